@@ -1,0 +1,1 @@
+"""The command line and web application (built on ``index`` and ``model``)."""

@@ -1,0 +1,1 @@
+"""The FAISS index over a gallery of faces (built on ``model``)."""

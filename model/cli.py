@@ -1,0 +1,129 @@
+"""Subcommands of ``doppelganger`` that belong to ``model``: ``data``, ``train`` and ``evaluate``.
+
+Heavy modules are imported inside each command so that ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+class UserError(Exception):
+    """Something the user can fix (a missing dataset, a bad flag); printed as one line, without a traceback."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_data(subparsers)
+    _register_train(subparsers)
+    _register_evaluate(subparsers)
+
+
+def _register_data(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser("data", help="get and inspect the datasets", description="Get and inspect the datasets.")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    download = data_sub.add_parser(
+        "download",
+        help="download a dataset (LFW) with checksums",
+        description=(
+            "Download LFW (deep-funneled images and the official protocol files) into DEST, checking every "
+            "file's checksum and writing atomically: an interrupted download leaves nothing half-extracted. "
+            "Without internet it fails fast and says what to fetch by hand and where to put it."
+        ),
+    )
+    download.add_argument("dataset", choices=["lfw"], help="the dataset to download")
+    download.add_argument("--dest", type=str, default=None, help="target folder (default: $DOPPELGANGER_DATA_DIR/lfw)")
+    download.add_argument("--base-url", default=None, help="mirror to download from (default: the official LFW site)")
+    download.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server to answer")
+    download.set_defaults(func=_data_download)
+
+    info = data_sub.add_parser(
+        "info",
+        help="count the classes and images of each task",
+        description="Print the classes and images of LFW and TT100K under the data directory, per subset.",
+    )
+    info.set_defaults(func=_data_info)
+
+
+def _data_download(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from model.data.download import DownloadError, download_lfw
+    from model.settings import get_settings
+
+    dest = Path(args.dest) if args.dest else get_settings().lfw_dir
+    try:
+        download_lfw(dest, base_url=args.base_url, timeout=args.timeout)
+    except DownloadError as error:
+        raise UserError(str(error)) from error
+    print(f"LFW is ready in {dest}")
+    return 0
+
+
+def _data_info(args: argparse.Namespace) -> int:
+    from model.data.lfw import DatasetMissingError, load_lfw
+    from model.data.tt100k import load_tt100k
+    from model.settings import get_settings
+
+    settings = get_settings()
+    print(f"data directory: {settings.data_dir.resolve()}")
+    try:
+        for n in (1, 10, 20):
+            lfw = load_lfw(settings.lfw_dir, min_images=n)
+            print(f"  lfw   min-images {n:>2}: {lfw.num_classes:>5} people, {len(lfw):>6} images")
+    except DatasetMissingError as error:
+        print(f"  lfw: {error}")
+    try:
+        for n in (1, 20, 100):
+            train, test = load_tt100k(settings.tt100k_dir, min_images=n)
+            print(f"  tt100k min-images {n:>3}: {train.num_classes:>4} classes, {len(train):>6} train, {len(test):>6} test")
+    except DatasetMissingError as error:
+        print(f"  tt100k: {error}")
+    return 0
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
+    from model.train import add_arguments
+
+    train = subparsers.add_parser(
+        "train",
+        help="train an embedding (siamese network with a metric loss)",
+        description=(
+            "Train an embedding network on LFW or TT100K. Flags override the values of --config. The run "
+            "directory receives the config, the split, checkpoints, metrics.jsonl and TensorBoard scalars; "
+            "--resume continues from its last checkpoint."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_arguments(train)
+    train.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from model.train import main
+
+    main(args)
+    return 0
+
+
+def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a run on its saved test split",
+        description=(
+            "Evaluate a training run on the test split saved with it: nearest class mean and k-NN accuracy, "
+            "retrieval P@1, R-precision and MAP@R, LFW verification (View 2, DevTest), and the raw-pixel and "
+            "whitened-PCA baselines. Writes RUN_DIR/eval.json and RUN_DIR/eval.md."
+        ),
+    )
+    evaluate.add_argument("run_dir", help="a directory written by `doppelganger train`")
+    evaluate.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which checkpoint to evaluate")
+    evaluate.add_argument("--no-baselines", action="store_true", help="skip the raw-pixel and PCA baselines")
+    evaluate.set_defaults(func=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from model.evaluate import main
+
+    main(args)
+    return 0
