@@ -100,9 +100,14 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from model.data.lfw import DatasetMissingError
+    from model.networks.backbones import WeightsUnavailableError
     from model.train import main
 
-    main(args)
+    try:
+        main(args)
+    except (DatasetMissingError, WeightsUnavailableError, ValueError) as error:
+        raise UserError(str(error)) from error
     return 0
 
 
@@ -123,7 +128,11 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from model.data.lfw import DatasetMissingError
     from model.evaluate import main
 
-    main(args)
+    try:
+        main(args)
+    except (DatasetMissingError, FileNotFoundError, ValueError) as error:
+        raise UserError(str(error)) from error
     return 0

@@ -1,0 +1,91 @@
+"""Decoded, resized images cached as one uint8 array per dataset and preprocessing.
+
+Decoding thousands of JPEGs every epoch would keep two cores busy doing nothing useful. The first use decodes
+every image of the dataset once (in parallel, with a progress bar) into ``<cache_dir>/<name>.npy`` beside a
+list of the relative paths, ``<name>.json``; later uses memory-map the array. Both files are written aside and
+renamed, so an interrupted build leaves no half-written cache. Delete the folder at any time to rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from model.transforms import Preprocess
+
+_CHUNK = 256
+
+
+def _decode_chunk(root: str, paths: list[str], preprocess: Preprocess) -> np.ndarray:
+    out = np.empty((len(paths), preprocess.size, preprocess.size, 3), dtype=np.uint8)
+    for i, path in enumerate(paths):
+        with Image.open(os.path.join(root, path)) as image:
+            out[i] = preprocess(image)
+    return out
+
+
+class ImageCache:
+    """All images of one dataset, decoded with one preprocessing, addressable by relative path."""
+
+    def __init__(self, images: np.ndarray, paths: list[str]) -> None:
+        self.images = images
+        self.paths = paths
+        self._row = {path: i for i, path in enumerate(paths)}
+
+    def rows(self, paths: list[str]) -> np.ndarray:
+        try:
+            return np.fromiter((self._row[p] for p in paths), dtype=np.int64, count=len(paths))
+        except KeyError as error:
+            raise KeyError(f"{error.args[0]} is not in the image cache; delete the cache folder to rebuild it") from None
+
+    def take(self, paths: list[str]) -> np.ndarray:
+        """The images at ``paths`` as one (N, H, W, 3) uint8 array, in memory."""
+        rows = self.rows(paths)
+        order = np.argsort(rows)
+        out = np.empty((len(rows),) + self.images.shape[1:], dtype=np.uint8)
+        out[order] = self.images[rows[order]]
+        return out
+
+    @classmethod
+    def load_or_build(cls, cache_dir: Path, name: str, root: Path, paths: list[str], preprocess: Preprocess) -> "ImageCache":
+        """Load ``<cache_dir>/<name>-<preprocess.tag>`` if it holds every path, else decode all ``paths``."""
+        stem = Path(cache_dir) / f"{name}-{preprocess.tag}"
+        array_file, index_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
+        if array_file.exists() and index_file.exists():
+            cached_paths = json.loads(index_file.read_text())
+            if set(paths) <= set(cached_paths):
+                return cls(np.load(array_file, mmap_mode="r"), cached_paths)
+        images = cls._decode(Path(root), paths, preprocess, desc=f"caching {name} at {preprocess.size}px")
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        tmp_array, tmp_index = stem.with_suffix(".npy.tmp"), stem.with_suffix(".json.tmp")
+        with open(tmp_array, "wb") as f:
+            np.save(f, images)
+        tmp_index.write_text(json.dumps(paths))
+        os.replace(tmp_array, array_file)
+        os.replace(tmp_index, index_file)
+        return cls(np.load(array_file, mmap_mode="r"), list(paths))
+
+    @staticmethod
+    def _decode(root: Path, paths: list[str], preprocess: Preprocess, desc: str) -> np.ndarray:
+        out = np.empty((len(paths), preprocess.size, preprocess.size, 3), dtype=np.uint8)
+        chunks = [(i, paths[i : i + _CHUNK]) for i in range(0, len(paths), _CHUNK)]
+        workers = min(os.cpu_count() or 1, max(1, len(chunks)))
+        with tqdm(total=len(paths), desc=desc, unit="img") as bar:
+            if workers == 1:
+                for start, chunk in chunks:
+                    out[start : start + len(chunk)] = _decode_chunk(str(root), chunk, preprocess)
+                    bar.update(len(chunk))
+            else:
+                with ProcessPoolExecutor(max_workers=workers) as pool:
+                    futures = [(start, pool.submit(_decode_chunk, str(root), chunk, preprocess)) for start, chunk in chunks]
+                    for start, future in futures:
+                        block = future.result()
+                        out[start : start + len(block)] = block
+                        bar.update(len(block))
+        return out

@@ -1,0 +1,82 @@
+"""Tasks: a dataset, a subset of it, and its train/validation/test parts.
+
+===============  ==========================================================================================
+``lfw`` closed   people with >= ``min_images`` images (20: LFW-62, 10: LFW-158), split 70/10/20 by image,
+                 stratified; verification on View 2 (``pairs.txt``).
+``lfw`` devtrain the DevTrain identities with >= ``min_images`` images for training, 10% of them held out
+                 for validation; the test part is the DevTest identities (never seen), verification on
+                 ``pairsDevTest.txt`` with the threshold chosen on ``pairsDevTrain.txt``.
+``tt100k``       classes with >= ``min_images`` crops (20: TT100K-71); the official test split is the test
+                 part, validation is held out of the official train split by whole panoramas (the few
+                 panoramas the release puts on both sides stay in test only).
+===============  ==========================================================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from model.data.cache import ImageCache
+from model.data.image_set import ImageSet
+from model.data.lfw import load_lfw
+from model.data.splits import grouped_holdout, identity_holdout, stratified_split
+from model.data.tt100k import load_tt100k
+from model.transforms import preprocess_for
+
+DATASETS = ("lfw", "tt100k")
+LFW_PROTOCOLS = ("closed", "devtrain")
+CLOSED_SET_FRACTIONS = (0.7, 0.1, 0.2)
+
+
+def make_parts(dataset: str, data_dir: Path, min_images: int, seed: int, protocol: str = "closed") -> dict[str, ImageSet]:
+    """The train, val and test parts of a task, seeded."""
+    if dataset == "lfw":
+        lfw_dir = Path(data_dir) / "lfw"
+        if protocol == "closed":
+            images = load_lfw(lfw_dir, min_images=min_images)
+            return {name: images.subset(idx) for name, idx in stratified_split(images.labels, CLOSED_SET_FRACTIONS, seed).items()}
+        if protocol == "devtrain":
+            images = load_lfw(lfw_dir, min_images=min_images, people_file="peopleDevTrain.txt")
+            keep, held = identity_holdout(images.labels, 0.1, seed)
+            test = load_lfw(lfw_dir, min_images=2, people_file="peopleDevTest.txt")
+            return {"train": images.subset(keep), "val": images.subset(held), "test": test}
+        raise ValueError(f"unknown LFW protocol {protocol!r}; choose one of {', '.join(LFW_PROTOCOLS)}")
+    if dataset == "tt100k":
+        train, test = load_tt100k(Path(data_dir) / "tt100k", min_images=min_images)
+        # The release puts a few panoramas on both sides; keep their crops in test only, so no scene leaks.
+        train = train.subset(np.flatnonzero(~np.isin(train.groups, test.groups)))
+        keep, held = grouped_holdout(train.labels, train.groups, 0.15, seed)
+        return {"train": train.subset(keep), "val": train.subset(held), "test": test}
+    raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+
+
+def is_closed_set(dataset: str, protocol: str) -> bool:
+    """Closed-set tasks test on the training classes (classification metrics apply); open-set ones do not."""
+    return not (dataset == "lfw" and protocol == "devtrain")
+
+
+def all_paths(dataset: str, data_dir: Path) -> tuple[Path, list[str]]:
+    """The image root and every image of the dataset: what the decoded-image cache holds."""
+    if dataset == "lfw":
+        images = load_lfw(Path(data_dir) / "lfw", min_images=1)
+        return images.root, images.paths
+    if dataset == "tt100k":
+        train, test = load_tt100k(Path(data_dir) / "tt100k", min_images=1)
+        return train.root, train.paths + test.paths
+    raise ValueError(f"unknown dataset {dataset!r}")
+
+
+def class_balance(images: ImageSet) -> str:
+    counts = images.class_counts()
+    counts = counts[counts > 0]
+    return f"{len(counts)} classes, {int(counts.sum())} images ({int(counts.min())}-{int(counts.max())} per class)"
+
+
+
+
+def dataset_cache(dataset: str, data_dir: Path, cache_dir: Path, image_size: int) -> ImageCache:
+    """Every image of ``dataset`` decoded and preprocessed at ``image_size`` (built on first use)."""
+    root, paths = all_paths(dataset, data_dir)
+    return ImageCache.load_or_build(cache_dir, dataset, root, paths, preprocess_for(dataset, image_size))

@@ -1,0 +1,42 @@
+"""Contrastive loss: Hadsell, Chopra, LeCun, "Dimensionality Reduction by Learning an Invariant Mapping",
+CVPR 2006.
+
+For a pair at distance ``d`` with ``same`` = 1 when both images show one class:
+
+    L = same * max(0, d - pos_margin)^p + (1 - same) * max(0, margin - d)^p
+
+averaged over the pairs. ``p = 2`` and ``pos_margin = 0`` is the paper's loss (without its constant 1/2):
+similar pairs are pulled together, dissimilar pairs pushed apart until they are ``margin`` away, and no further.
+``p = 1`` is the hinge form that pytorch-metric-learning's ``ContrastiveLoss`` computes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ContrastiveLoss(nn.Module):
+    """Contrastive loss over explicit pairs of embeddings."""
+
+    def __init__(self, margin: float = 1.0, pos_margin: float = 0.0, power: float = 2.0) -> None:
+        super().__init__()
+        if margin <= pos_margin:
+            raise ValueError("margin must exceed pos_margin")
+        self.margin = margin
+        self.pos_margin = pos_margin
+        self.power = power
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+        """``left`` and ``right``: (N, D) embeddings of the two sides of N pairs; ``same``: (N,) bool or 0/1."""
+        distance = pair_distance(left, right)
+        same = same.to(distance.dtype)
+        positive = F.relu(distance - self.pos_margin).pow(self.power)
+        negative = F.relu(self.margin - distance).pow(self.power)
+        return (same * positive + (1 - same) * negative).mean()
+
+
+def pair_distance(left: torch.Tensor, right: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Euclidean distance between matching rows, with a gradient that stays finite at zero distance."""
+    return (left - right).pow(2).sum(dim=1).clamp_min(eps).sqrt()

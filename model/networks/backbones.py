@@ -1,0 +1,79 @@
+"""Backbones that turn a (N, 3, H, W) image batch into (N, F) features.
+
+- ``small_cnn``: four conv blocks trained from scratch; fast on a CPU.
+- ``mobilenet_v2``: torchvision's MobileNetV2 (Sandler et al., CVPR 2018) from its ImageNet weights, which load
+  offline from ``$TORCH_HOME/hub/checkpoints/``.
+- ``vgg16``: VGG-16 with batch norm (Simonyan & Zisserman, ICLR 2015), as in the course exercise. No VGG weights
+  are available offline, so it starts from scratch, and at 138M parameters it is slow on a CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision import models
+
+BACKBONES = ("small_cnn", "mobilenet_v2", "vgg16")
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights are not on disk and cannot be downloaded; the message says where to put them."""
+
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+def small_cnn() -> tuple[nn.Module, int]:
+    body = nn.Sequential(
+        _conv_block(3, 32), _conv_block(32, 64), _conv_block(64, 128), _conv_block(128, 256),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    )
+    return body, 256
+
+
+def _imagenet_weights(weights: models.WeightsEnum) -> dict[str, torch.Tensor]:
+    """Load torchvision weights from ``$TORCH_HOME``, downloading only when they are missing."""
+    filename = Path(weights.url).name
+    local = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    try:
+        return weights.get_state_dict(progress=False, check_hash=False)
+    except Exception as error:  # urllib raises several types when offline
+        raise WeightsUnavailableError(
+            f"ImageNet weights {filename} are not in {local.parent} and could not be downloaded ({error}). "
+            f"Download {weights.url} and put it at {local} (or set TORCH_HOME to a folder holding "
+            f"hub/checkpoints/{filename}), or train with --no-pretrained."
+        ) from error
+
+
+def mobilenet_v2(pretrained: bool = True) -> tuple[nn.Module, int]:
+    net = models.mobilenet_v2()
+    if pretrained:
+        net.load_state_dict(_imagenet_weights(models.MobileNet_V2_Weights.IMAGENET1K_V1))
+    return nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten()), net.last_channel
+
+
+def vgg16() -> tuple[nn.Module, int]:
+    net = models.vgg16_bn()
+    return nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten()), 512
+
+
+def build_backbone(name: str, pretrained: bool = True) -> tuple[nn.Module, int]:
+    """The backbone called ``name`` and the width of its features."""
+    if name == "small_cnn":
+        return small_cnn()
+    if name == "mobilenet_v2":
+        return mobilenet_v2(pretrained)
+    if name == "vgg16":
+        return vgg16()
+    raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")

@@ -1,0 +1,113 @@
+"""A run directory: everything one training run writes, and everything later steps read back.
+
+::
+
+    RUN_DIR/config.json        the TrainConfig, complete (flags and config file merged)
+    RUN_DIR/split.json         the train/val/test parts (relative paths and labels)
+    RUN_DIR/checkpoints/       last.pt (resumable: model, optimiser, schedule, epoch), best.pt (model only)
+    RUN_DIR/metrics.jsonl      one JSON line per epoch
+    RUN_DIR/tensorboard/       the same scalars for TensorBoard
+    RUN_DIR/eval.json, eval.md written by ``doppelganger evaluate``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.data.image_set import ImageSet
+from model.data.splits import load_split
+from model.networks import EmbeddingNet
+
+
+@dataclass
+class TrainConfig:
+    """Every choice a training run makes. Defaults are the default model's."""
+
+    dataset: str = "lfw"
+    min_images: int = 20
+    protocol: str = "closed"
+    loss: str = "contrastive"
+    margin: float = 1.0
+    backbone: str = "mobilenet_v2"
+    pretrained: bool = True
+    dim: int = 64
+    image_size: int = 64
+    epochs: int = 12
+    batch_size: int = 64
+    pairs_per_epoch: int = 2048
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    threads: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def default_run_name(self) -> str:
+        subset = f"{self.min_images}" if self.protocol == "closed" else f"{self.protocol}{self.min_images}"
+        return f"{self.dataset}{subset}-{self.loss}-{self.backbone}-d{self.dim}-s{self.seed}"
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """Write aside, then rename: a crash mid-save leaves the previous file whole."""
+    tmp = Path(path).with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class RunDir:
+    """Paths and readers of one run directory."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    config_file = property(lambda self: self.path / "config.json")
+    split_file = property(lambda self: self.path / "split.json")
+    metrics_file = property(lambda self: self.path / "metrics.jsonl")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    tensorboard = property(lambda self: self.path / "tensorboard")
+    eval_json = property(lambda self: self.path / "eval.json")
+    eval_md = property(lambda self: self.path / "eval.md")
+
+    def checkpoint(self, which: str = "best") -> Path:
+        return self.checkpoints / f"{which}.pt"
+
+    def exists(self) -> bool:
+        return self.config_file.exists()
+
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_dict(json.loads(self.config_file.read_text()))
+
+    def write_config(self, config: TrainConfig) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+    def split(self, root: Path | None = None) -> dict[str, ImageSet]:
+        return load_split(self.split_file, root=root)[1]
+
+    def metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_file.exists():
+            return []
+        return [json.loads(line) for line in self.metrics_file.read_text().splitlines() if line.strip()]
+
+    def load_model(self, which: str = "best", device: str = "cpu") -> EmbeddingNet:
+        """The trained embedding network, in eval mode (no ImageNet weights needed: the checkpoint has all)."""
+        config = self.config()
+        net = EmbeddingNet(config.backbone, config.dim, pretrained=False)
+        state = torch.load(self.checkpoint(which), map_location=device, weights_only=True)
+        net.load_state_dict(state["model"])
+        return net.eval()

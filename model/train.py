@@ -1,0 +1,286 @@
+"""Training an embedding: ``parse_args``-style flags, ``main``, ``train_epoch`` and ``evaluate``.
+
+The siamese network is one ``EmbeddingNet`` applied to both images of each pair (the two branches share every
+weight, Bromley et al. 1993); a batch of B pairs is a single forward pass over 2B images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from model.data.image_set import ImageSet
+from model.data.splits import save_split
+from model.data.tasks import DATASETS, LFW_PROTOCOLS, dataset_cache, is_closed_set, make_parts
+from model.evaluation import knn_predict, retrieval_metrics
+from model.inference import embed_images
+from model.losses import LOSSES, ContrastiveLoss
+from model.losses.contrastive_loss import pair_distance
+from model.networks import BACKBONES, EmbeddingNet
+from model.run import RunDir, TrainConfig, atomic_torch_save
+from model.samplers import BalancedPairSampler
+from model.settings import get_settings
+from model.transforms import augmentation_for, to_float_batch
+
+VAL_GALLERY_PER_CLASS = 50
+"""Validation 1-NN searches at most this many training images per class (enough to rank epochs, and cheap)."""
+
+_HELP = {
+    "dataset": ("dataset to learn from", {"choices": DATASETS}),
+    "min_images": ("keep classes with at least this many images (LFW: 20 gives 62 people, 10 gives 158; TT100K: 20 gives 71 classes)", {"type": int}),
+    "protocol": ("LFW only: 'closed' splits the kept people's images; 'devtrain' trains on DevTrain identities and tests on the unseen DevTest ones", {"choices": LFW_PROTOCOLS}),
+    "loss": ("metric loss", {"choices": LOSSES}),
+    "margin": ("margin of the loss (embeddings are unit length: distances lie in [0, 2])", {"type": float}),
+    "backbone": ("network body; mobilenet_v2 starts from ImageNet weights, the others from scratch", {"choices": BACKBONES}),
+    "dim": ("embedding dimension (2, 16, 32, 64, 128, ...)", {"type": int}),
+    "image_size": ("model input size in pixels (images are resized to it once and cached)", {"type": int}),
+    "epochs": ("training epochs", {"type": int}),
+    "batch_size": ("pairs per batch (a batch embeds twice as many images)", {"type": int}),
+    "pairs_per_epoch": ("balanced pairs drawn afresh each epoch", {"type": int}),
+    "lr": ("peak learning rate of AdamW (linear warm-up, then cosine decay)", {"type": float}),
+    "weight_decay": ("AdamW weight decay", {"type": float}),
+    "seed": ("seed of the split, the pairs, the augmentation and the initial weights", {"type": int}),
+    "threads": ("CPU threads for PyTorch (0: every core)", {"type": int}),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig()
+    parser.add_argument("--config", help="a JSON or TOML file of the settings below (flags override it)")
+    for name, (text, extra) in _HELP.items():
+        parser.add_argument(
+            "--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS,
+            help=f"{text} (default: {getattr(defaults, name)})", **extra,
+        )
+    parser.add_argument("--no-pretrained", dest="pretrained", action="store_false", default=argparse.SUPPRESS,
+                        help="start mobilenet_v2 from random weights instead of ImageNet")
+    parser.add_argument("--out", help="run directory (default: $DOPPELGANGER_RUNS_DIR/<dataset><subset>-<loss>-<backbone>-d<dim>-s<seed>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, RunDir]:
+    """Merge the defaults, the run's saved config (when resuming), the config file and the flags, in that order."""
+    values: dict[str, Any] = {}
+    if args.resume:
+        if not args.out:
+            raise ValueError("--resume needs --out RUN_DIR")
+        run = RunDir(args.out)
+        if not run.exists():
+            raise ValueError(f"nothing to resume: {run.config_file} does not exist")
+        values.update(run.config().to_dict())
+    if args.config:
+        text = Path(args.config).read_text()
+        values.update(tomllib.loads(text) if args.config.endswith(".toml") else json.loads(text))
+    values.update({k: getattr(args, k) for k in list(_HELP) + ["pretrained"] if hasattr(args, k)})
+    config = TrainConfig.from_dict(values)
+    if config.dataset != "lfw" and config.protocol != "closed":
+        raise ValueError("--protocol applies to LFW only")
+    run = RunDir(args.out or get_settings().runs_dir / config.default_run_name())
+    return config, run
+
+
+def build_loss(config: TrainConfig) -> torch.nn.Module:
+    if config.loss == "contrastive":
+        return ContrastiveLoss(margin=config.margin)
+    raise ValueError(f"unknown loss {config.loss!r}")
+
+
+def lr_schedule(total_steps: int, warmup_steps: int):
+    """Linear warm-up, then cosine decay to zero: a multiplier of the peak learning rate per step."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def train_epoch(
+    net: EmbeddingNet,
+    augment: torch.nn.Module,
+    loss_fn: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    images: torch.Tensor,
+    sampler: BalancedPairSampler,
+    epoch: int,
+    batch_size: int,
+    bar: tqdm | None = None,
+) -> dict[str, float]:
+    """One pass over this epoch's pairs. Returns the mean loss and the diagnostics that reveal a collapse."""
+    net.train()
+    augment.train()
+    pairs, same = sampler.pairs(epoch)
+    totals = {"loss": 0.0, "pos_dist": 0.0, "neg_dist": 0.0, "active": 0.0, "spread": 0.0}
+    n_pos = n_neg = n_batches = 0
+    start = time.perf_counter()
+    for lo in range(0, len(pairs), batch_size):
+        idx = torch.from_numpy(pairs[lo : lo + batch_size])
+        target = torch.from_numpy(same[lo : lo + batch_size])
+        n = len(idx)
+        batch = augment(to_float_batch(images[torch.cat([idx[:, 0], idx[:, 1]])]))
+        embeddings = net(batch)
+        left, right = embeddings[:n], embeddings[n:]
+        loss = loss_fn(left, right, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        with torch.no_grad():
+            d = pair_distance(left, right)
+            margin = getattr(loss_fn, "margin", 0.0)
+            active = torch.where(target, d > getattr(loss_fn, "pos_margin", 0.0), d < margin)
+            totals["loss"] += loss.item()
+            totals["pos_dist"] += d[target].sum().item()
+            totals["neg_dist"] += d[~target].sum().item()
+            totals["active"] += active.float().mean().item()
+            totals["spread"] += embeddings.std(dim=0).mean().item()
+            n_pos += int(target.sum())
+            n_neg += int((~target).sum())
+            n_batches += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{totals['loss'] / n_batches:.4f}")
+    seconds = time.perf_counter() - start
+    return {
+        "loss": totals["loss"] / n_batches,
+        "pos_dist": totals["pos_dist"] / max(1, n_pos),
+        "neg_dist": totals["neg_dist"] / max(1, n_neg),
+        "active_fraction": totals["active"] / n_batches,
+        "spread": totals["spread"] / n_batches,
+        "train_seconds": seconds,
+        "images_per_second": 2 * len(pairs) / seconds,
+    }
+
+
+def capped_per_class(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Indices keeping at most ``cap`` images of each class (chosen with ``seed``)."""
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(np.flatnonzero(labels == c))[:cap] for c in np.unique(labels)]
+    return np.sort(np.concatenate(keep))
+
+
+def evaluate(
+    net: EmbeddingNet,
+    val_images: np.ndarray,
+    val_labels: np.ndarray,
+    gallery_images: np.ndarray | None = None,
+    gallery_labels: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Validation metrics: retrieval within the validation images and, for closed sets, 1-NN against a gallery."""
+    val = embed_images(net, val_images)
+    out = {f"val_{k}": v for k, v in retrieval_metrics(val, val_labels).items()}
+    if gallery_images is not None:
+        gallery = embed_images(net, gallery_images)
+        predicted = knn_predict(gallery, gallery_labels, val, k=1)
+        out["val_knn1_acc"] = float(np.mean(predicted == val_labels))
+    return out
+
+
+def main(args: argparse.Namespace) -> RunDir:
+    config, run = resolve_config(args)
+    settings = get_settings()
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    torch.manual_seed(config.seed)
+    closed = is_closed_set(config.dataset, config.protocol)
+
+    if args.resume:
+        parts = run.split(root=None)
+    else:
+        if run.exists():
+            raise ValueError(f"{run.path} already holds a run: pass --resume to continue it, or choose another --out")
+        parts = make_parts(config.dataset, settings.data_dir, config.min_images, config.seed, config.protocol)
+        run.write_config(config)
+        save_split(run.split_file, config.dataset, parts)
+    train, val = parts["train"], parts["val"]
+    cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size)
+    train_images = torch.from_numpy(cache.take(train.paths))
+    val_images = cache.take(val.paths)
+    gallery = capped_per_class(train.labels, VAL_GALLERY_PER_CLASS, config.seed) if closed else None
+    gallery_images = train_images[gallery].numpy() if closed else None
+    gallery_labels = train.labels[gallery] if closed else None
+    select = "val_knn1_acc" if closed else "val_map_at_r"
+
+    net = EmbeddingNet(config.backbone, config.dim, pretrained=config.pretrained)
+    augment = augmentation_for(config.dataset)
+    loss_fn = build_loss(config)
+    sampler = BalancedPairSampler(train.labels, config.pairs_per_epoch, seed=config.seed)
+    steps_per_epoch = math.ceil(config.pairs_per_epoch / config.batch_size)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_schedule(config.epochs * steps_per_epoch, min(steps_per_epoch, 100))
+    )
+
+    start_epoch, best = 0, -math.inf
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    if args.resume and run.checkpoint("last").exists():
+        state = torch.load(run.checkpoint("last"), map_location="cpu", weights_only=False)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, best = state["epoch"] + 1, state["best"]
+        if start_epoch >= config.epochs:
+            print(f"{run.path} has finished all {config.epochs} epochs; nothing to resume (raise --epochs to go on)")
+            return run
+
+    print(f"training {config.default_run_name()} in {run.path}")
+    print(f"  train {describe(train)}; val {describe(val)}; {torch.get_num_threads()} threads")
+    writer = SummaryWriter(str(run.tensorboard))
+    bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, unit="batch", desc="train")
+    for epoch in range(start_epoch, config.epochs):
+        stats = train_epoch(net, augment, loss_fn, optimizer, scheduler, train_images, sampler, epoch, config.batch_size, bar)
+        stats.update(evaluate(net, val_images, val.labels, gallery_images, gallery_labels))
+        record = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], **stats}
+        with open(run.metrics_file, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        for key, value in record.items():
+            if key != "epoch":
+                writer.add_scalar(key, value, epoch + 1)
+        writer.flush()
+        improved = record[select] > best
+        if improved:
+            best = record[select]
+            atomic_torch_save({"model": net.state_dict(), "epoch": epoch, "config": config.to_dict()}, run.checkpoint("best"))
+        atomic_torch_save(
+            {
+                "model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(), "epoch": epoch, "best": best, "config": config.to_dict(),
+            },
+            run.checkpoint("last"),
+        )
+        bar.write(
+            f"epoch {epoch + 1}/{config.epochs}  loss {record['loss']:.4f}  d+ {record['pos_dist']:.3f}  "
+            f"d- {record['neg_dist']:.3f}  active {record['active_fraction']:.2f}  {select} {record[select]:.4f}"
+            + ("  *" if improved else "")
+        )
+        if record["spread"] < 1e-3:
+            bar.write("  warning: the embeddings have collapsed onto one point (spread < 0.001); lower --lr or change the margin")
+    bar.close()
+    writer.close()
+    print(f"best {select} {best:.4f}; checkpoints in {run.checkpoints}")
+    return run
+
+
+def describe(images: ImageSet) -> str:
+    counts = images.class_counts()
+    return f"{int((counts > 0).sum())} classes / {len(images)} images"
