@@ -16,6 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_data(subparsers)
     _register_train(subparsers)
     _register_evaluate(subparsers)
+    _register_report(subparsers)
 
 
 def _register_data(subparsers: argparse._SubParsersAction) -> None:
@@ -135,4 +136,30 @@ def _evaluate(args: argparse.Namespace) -> int:
         main(args)
     except (DatasetMissingError, FileNotFoundError, ValueError) as error:
         raise UserError(str(error)) from error
+    return 0
+
+
+def _register_report(subparsers: argparse._SubParsersAction) -> None:
+    report = subparsers.add_parser(
+        "report",
+        help="print a Markdown table comparing evaluated runs",
+        description="Print one Markdown table row per evaluated run (from RUN_DIR/eval.json), as in the README.",
+    )
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories evaluated by `doppelganger evaluate`")
+    report.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from model.evaluation.report import results_table
+
+    results = []
+    for run_dir in args.run_dirs:
+        path = Path(run_dir) / "eval.json"
+        if not path.exists():
+            raise UserError(f"{path} does not exist; run `doppelganger evaluate {run_dir}` first")
+        results.append(json.loads(path.read_text()))
+    print(results_table(results), end="")
     return 0

@@ -98,7 +98,7 @@ class BatchAugment(nn.Module):
 
         angle = uniform(-self.max_rotate, self.max_rotate)
         zoom = uniform(*self.scale)
-        mirror = torch.where(torch.rand(n, device=x.device) < 0.5, -1.0, 1.0) if self.hflip else torch.ones(n)
+        mirror = torch.where(torch.rand(n, device=x.device) < 0.5, -1.0, 1.0) if self.hflip else torch.ones(n, device=x.device)
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
         theta = torch.stack(
             [

@@ -28,6 +28,7 @@ from model.transforms import preprocess_for
 DATASETS = ("lfw", "tt100k")
 LFW_PROTOCOLS = ("closed", "devtrain")
 CLOSED_SET_FRACTIONS = (0.7, 0.1, 0.2)
+CLOSED_SET_MIN_IMAGES = 4
 
 
 def make_parts(dataset: str, data_dir: Path, min_images: int, seed: int, protocol: str = "closed") -> dict[str, ImageSet]:
@@ -35,6 +36,11 @@ def make_parts(dataset: str, data_dir: Path, min_images: int, seed: int, protoco
     if dataset == "lfw":
         lfw_dir = Path(data_dir) / "lfw"
         if protocol == "closed":
+            if min_images < CLOSED_SET_MIN_IMAGES:
+                raise ValueError(
+                    f"a closed-set split needs every person in train, validation and test: use --min-images "
+                    f">= {CLOSED_SET_MIN_IMAGES} (or --protocol devtrain for people with fewer images)"
+                )
             images = load_lfw(lfw_dir, min_images=min_images)
             return {name: images.subset(idx) for name, idx in stratified_split(images.labels, CLOSED_SET_FRACTIONS, seed).items()}
         if protocol == "devtrain":

@@ -45,7 +45,6 @@ def knn_predict(train_emb: ArrayLike, train_labels: ArrayLike, test_emb: ArrayLi
     classes, codes = _encode(train_labels, len(train))
     distances, indices = nearest_neighbors(test_emb, train, k)
     votes = codes[indices]
-    rank = np.arange(k)
     predicted = np.empty(len(votes), dtype=np.int64)
     rows = max(1, 2**20 // (k * k))  # bounds the (rows, k, k) comparison
     for start in range(0, len(votes), rows):
@@ -53,7 +52,7 @@ def knn_predict(train_emb: ArrayLike, train_labels: ArrayLike, test_emb: ArrayLi
         same = v[:, :, None] == v[:, None, :]  # same[i, j, l]: neighbours j and l of query i share a label
         count = same.sum(axis=2)
         summed = (same * d[:, None, :]).sum(axis=2)
-        best = np.lexsort((np.broadcast_to(rank, v.shape), summed, -count), axis=1)[:, 0]
+        best = np.lexsort((summed, -count), axis=1)[:, 0]  # lexsort is stable: among full ties, the nearest
         predicted[start : start + rows] = v[np.arange(len(v)), best]
     return classes[predicted]
 

@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 def _pairs(distances: ArrayLike, same: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     distances, same = np.asarray(distances, dtype=np.float64), np.asarray(same)
     if distances.ndim != 1 or distances.shape != same.shape or not len(distances):
-        raise ValueError(f"expected non-empty 1-D distances and labels of one length, got {distances.shape}, {same.shape}")
+        raise ValueError(f"expected non-empty 1-D distances and labels of one length: {distances.shape}, {same.shape}")
     return distances, same.astype(bool)
 
 

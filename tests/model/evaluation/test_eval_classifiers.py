@@ -53,11 +53,11 @@ def test_knn_by_hand_tie_in_votes_and_sums_goes_to_the_nearest() -> None:
     np.testing.assert_array_equal(knn_predict(train, labels, [[0.0]], 4), [7])
 
 
-@pytest.mark.parametrize("k", [1, 5])
+@pytest.mark.parametrize("k", [1, 5, 301])  # k = 301 votes in blocks of 11 test points
 def test_knn_matches_sklearn(k: int) -> None:
-    x, y = clustered(1, classes=2 if k > 1 else 6)  # two classes and odd k: sklearn's tie rule never applies
-    expected = KNeighborsClassifier(n_neighbors=k).fit(x[:300], y[:300]).predict(x[300:])
-    np.testing.assert_array_equal(knn_predict(x[:300], y[:300], x[300:], k), expected)
+    x, y = clustered(1, n=500, classes=2 if k > 1 else 6)  # two classes and odd k: sklearn's tie rule never applies
+    expected = KNeighborsClassifier(n_neighbors=k).fit(x[:400], y[:400]).predict(x[400:])
+    np.testing.assert_array_equal(knn_predict(x[:400], y[:400], x[400:], k), expected)
 
 
 def test_accuracy_by_hand() -> None:

@@ -1,0 +1,28 @@
+# Doppelganger in a container, for users with Docker and internet.
+#   docker build -t doppelganger .
+#   docker run --rm -v "$PWD/data:/data" -v "$PWD/runs:/runs" doppelganger train --out /runs/default
+# Data (LFW, TT100K), runs and caches live in volumes; nothing is baked into the image.
+FROM python:3.11-slim
+
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    DOPPELGANGER_DATA_DIR=/data \
+    DOPPELGANGER_RUNS_DIR=/runs \
+    DOPPELGANGER_CACHE_DIR=/cache \
+    TORCH_HOME=/cache/torch
+
+WORKDIR /app
+# CPU-only PyTorch first (a fraction of the CUDA build's size), then the project.
+RUN pip install --index-url "$TORCH_INDEX" "torch==2.14.1" "torchvision==0.29.1"
+COPY pyproject.toml README.md ./
+COPY model ./model
+COPY index ./index
+COPY app ./app
+RUN pip install . && useradd --create-home --uid 10001 doppelganger \
+    && mkdir -p /data /runs /cache && chown doppelganger /data /runs /cache
+USER doppelganger
+VOLUME ["/data", "/runs", "/cache"]
+ENTRYPOINT ["doppelganger"]
+CMD ["--help"]
