@@ -84,7 +84,7 @@ def _data_info(args: argparse.Namespace) -> int:
 
 
 def _register_train(subparsers: argparse._SubParsersAction) -> None:
-    from model.train import add_arguments
+    from model.config import add_train_arguments
 
     train = subparsers.add_parser(
         "train",
@@ -96,7 +96,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_arguments(train)
+    add_train_arguments(train)
     train.set_defaults(func=_train)
 
 

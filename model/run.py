@@ -14,52 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from model.config import TrainConfig
 from model.data.image_set import ImageSet
 from model.data.splits import load_split
 from model.networks import EmbeddingNet
-
-
-@dataclass
-class TrainConfig:
-    """Every choice a training run makes. Defaults are the default model's."""
-
-    dataset: str = "lfw"
-    min_images: int = 20
-    protocol: str = "closed"
-    loss: str = "contrastive"
-    margin: float = 1.0
-    backbone: str = "mobilenet_v2"
-    pretrained: bool = True
-    dim: int = 64
-    image_size: int = 64
-    epochs: int = 12
-    batch_size: int = 64
-    pairs_per_epoch: int = 2048
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    seed: int = 0
-    threads: int = 0
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def default_run_name(self) -> str:
-        subset = f"{self.min_images}" if self.protocol == "closed" else f"{self.protocol}{self.min_images}"
-        return f"{self.dataset}{subset}-{self.loss}-{self.backbone}-d{self.dim}-s{self.seed}"
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:

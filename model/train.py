@@ -20,60 +20,22 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from model.config import TRAIN_FLAGS, TrainConfig, add_train_arguments
 from model.data.image_set import ImageSet
 from model.data.splits import save_split
-from model.data.tasks import DATASETS, LFW_PROTOCOLS, dataset_cache, is_closed_set, make_parts
+from model.data.tasks import dataset_cache, is_closed_set, make_parts
 from model.evaluation import knn_predict, retrieval_metrics
 from model.inference import embed_images
-from model.losses import LOSSES, ContrastiveLoss
+from model.losses import ContrastiveLoss
 from model.losses.contrastive_loss import pair_distance
-from model.networks import BACKBONES, EmbeddingNet
-from model.run import RunDir, TrainConfig, atomic_torch_save
+from model.networks import EmbeddingNet
+from model.run import RunDir, atomic_torch_save
 from model.samplers import BalancedPairSampler
 from model.settings import get_settings
 from model.transforms import augmentation_for, to_float_batch
 
 VAL_GALLERY_PER_CLASS = 50
 """Validation 1-NN searches at most this many training images per class (enough to rank epochs, and cheap)."""
-
-_HELP = {
-    "dataset": ("dataset to learn from", {"choices": DATASETS}),
-    "min_images": ("keep classes with at least this many images (LFW: 20 gives 62 people, 10 gives 158; TT100K: 20 gives 71 classes)", {"type": int}),
-    "protocol": ("LFW only: 'closed' splits the kept people's images; 'devtrain' trains on DevTrain identities and tests on the unseen DevTest ones", {"choices": LFW_PROTOCOLS}),
-    "loss": ("metric loss", {"choices": LOSSES}),
-    "margin": ("margin of the loss (embeddings are unit length: distances lie in [0, 2])", {"type": float}),
-    "backbone": ("network body; mobilenet_v2 starts from ImageNet weights, the others from scratch", {"choices": BACKBONES}),
-    "dim": ("embedding dimension (2, 16, 32, 64, 128, ...)", {"type": int}),
-    "image_size": ("model input size in pixels (images are resized to it once and cached)", {"type": int}),
-    "epochs": ("training epochs", {"type": int}),
-    "batch_size": ("pairs per batch (a batch embeds twice as many images)", {"type": int}),
-    "pairs_per_epoch": ("balanced pairs drawn afresh each epoch", {"type": int}),
-    "lr": ("peak learning rate of AdamW (linear warm-up, then cosine decay)", {"type": float}),
-    "weight_decay": ("AdamW weight decay", {"type": float}),
-    "seed": ("seed of the split, the pairs, the augmentation and the initial weights", {"type": int}),
-    "threads": ("CPU threads for PyTorch (0: every core)", {"type": int}),
-}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = TrainConfig()
-    parser.add_argument("--config", help="a JSON or TOML file of the settings below (flags override it)")
-    for name, (text, extra) in _HELP.items():
-        parser.add_argument(
-            "--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS,
-            help=f"{text} (default: {getattr(defaults, name)})", **extra,
-        )
-    parser.add_argument("--no-pretrained", dest="pretrained", action="store_false", default=argparse.SUPPRESS,
-                        help="start mobilenet_v2 from random weights instead of ImageNet")
-    parser.add_argument("--out", help="run directory (default: $DOPPELGANGER_RUNS_DIR/<dataset><subset>-<loss>-<backbone>-d<dim>-s<seed>)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    return parser.parse_args(argv)
-
 
 def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, RunDir]:
     """Merge the defaults, the run's saved config (when resuming), the config file and the flags, in that order."""
@@ -88,7 +50,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, RunDir]:
     if args.config:
         text = Path(args.config).read_text()
         values.update(tomllib.loads(text) if args.config.endswith(".toml") else json.loads(text))
-    values.update({k: getattr(args, k) for k in list(_HELP) + ["pretrained"] if hasattr(args, k)})
+    values.update({k: getattr(args, k) for k in TRAIN_FLAGS if hasattr(args, k)})
     config = TrainConfig.from_dict(values)
     if config.dataset != "lfw" and config.protocol != "closed":
         raise ValueError("--protocol applies to LFW only")
@@ -121,9 +83,11 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     images: torch.Tensor,
+    labels: torch.Tensor,
     sampler: BalancedPairSampler,
     epoch: int,
     batch_size: int,
+    all_pairs: bool = False,
     bar: tqdm | None = None,
 ) -> dict[str, float]:
     """One pass over this epoch's pairs. Returns the mean loss and the diagnostics that reveal a collapse."""
@@ -137,10 +101,10 @@ def train_epoch(
         idx = torch.from_numpy(pairs[lo : lo + batch_size])
         target = torch.from_numpy(same[lo : lo + batch_size])
         n = len(idx)
-        batch = augment(to_float_batch(images[torch.cat([idx[:, 0], idx[:, 1]])]))
-        embeddings = net(batch)
+        rows = torch.cat([idx[:, 0], idx[:, 1]])
+        embeddings = net(augment(to_float_batch(images[rows])))
         left, right = embeddings[:n], embeddings[n:]
-        loss = loss_fn(left, right, target)
+        loss = loss_fn.all_pairs(embeddings, labels[rows]) if all_pairs else loss_fn(left, right, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -214,6 +178,7 @@ def main(args: argparse.Namespace) -> RunDir:
     train, val = parts["train"], parts["val"]
     cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size)
     train_images = torch.from_numpy(cache.take(train.paths))
+    train_labels = torch.from_numpy(train.labels)
     val_images = cache.take(val.paths)
     gallery = capped_per_class(train.labels, VAL_GALLERY_PER_CLASS, config.seed) if closed else None
     gallery_images = train_images[gallery].numpy() if closed else None
@@ -248,7 +213,10 @@ def main(args: argparse.Namespace) -> RunDir:
     writer = SummaryWriter(str(run.tensorboard))
     bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, unit="batch", desc="train")
     for epoch in range(start_epoch, config.epochs):
-        stats = train_epoch(net, augment, loss_fn, optimizer, scheduler, train_images, sampler, epoch, config.batch_size, bar)
+        stats = train_epoch(
+            net, augment, loss_fn, optimizer, scheduler, train_images, train_labels, sampler, epoch,
+            config.batch_size, all_pairs=config.pairs == "batch", bar=bar,
+        )
         stats.update(evaluate(net, val_images, val.labels, gallery_images, gallery_labels))
         record = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], **stats}
         with open(run.metrics_file, "a") as f:

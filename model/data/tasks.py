@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.config import DATASETS, LFW_PROTOCOLS
 from model.data.cache import ImageCache
 from model.data.image_set import ImageSet
 from model.data.lfw import load_lfw
@@ -25,8 +26,6 @@ from model.data.splits import grouped_holdout, identity_holdout, stratified_spli
 from model.data.tt100k import load_tt100k
 from model.transforms import preprocess_for
 
-DATASETS = ("lfw", "tt100k")
-LFW_PROTOCOLS = ("closed", "devtrain")
 CLOSED_SET_FRACTIONS = (0.7, 0.1, 0.2)
 CLOSED_SET_MIN_IMAGES = 4
 

@@ -36,6 +36,20 @@ class ContrastiveLoss(nn.Module):
         negative = F.relu(self.margin - distance).pow(self.power)
         return (same * positive + (1 - same) * negative).mean()
 
+    def all_pairs(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The loss over every pair of rows of ``embeddings`` (N, D), positives and negatives weighted equally.
+
+        A batch of N images holds N(N-1)/2 pairs, nearly all negative; averaging the positive and the negative
+        terms separately, then adding them, keeps the balance that the pair sampler gives drawn pairs.
+        """
+        i, j = torch.triu_indices(len(labels), len(labels), offset=1, device=embeddings.device)
+        distance = pair_distance(embeddings[i], embeddings[j])
+        same = labels[i] == labels[j]
+        positive = F.relu(distance[same] - self.pos_margin).pow(self.power)
+        negative = F.relu(self.margin - distance[~same]).pow(self.power)
+        zero = distance.sum() * 0
+        return (positive.mean() if len(positive) else zero) + (negative.mean() if len(negative) else zero)
+
 
 def pair_distance(left: torch.Tensor, right: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Euclidean distance between matching rows, with a gradient that stays finite at zero distance."""

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 from torchvision import models
 
-BACKBONES = ("small_cnn", "mobilenet_v2", "vgg16")
+from model.config import BACKBONES
+
 
 
 class WeightsUnavailableError(RuntimeError):

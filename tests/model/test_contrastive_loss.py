@@ -158,3 +158,33 @@ def test_matches_pytorch_metric_learning(seed: int, margin: float) -> None:
 
 def test_registry_names_the_loss() -> None:
     assert "contrastive" in LOSSES
+
+
+def test_all_pairs_by_hand() -> None:
+    # Three 1-D points a=0 (class 0), b=0.5 (class 0), c=0.7 (class 1); margin 1, power 2.
+    # Pairs: (a,b) positive, d=0.5 -> 0.25;  (a,c) negative, d=0.7 -> (1-0.7)^2 = 0.09;
+    #        (b,c) negative, d=0.2 -> (1-0.2)^2 = 0.64.  Loss = 0.25 + (0.09 + 0.64) / 2 = 0.615.
+    x = torch.tensor([[0.0], [0.5], [0.7]])
+    labels = torch.tensor([0, 0, 1])
+    assert ContrastiveLoss(margin=1.0).all_pairs(x, labels).item() == pytest.approx(0.615, abs=1e-6)
+
+
+def test_all_pairs_with_one_class_has_no_negative_term() -> None:
+    # All positive: (0,1) d=1 -> 1, (0,2) d=2 -> 4, (1,2) d=1 -> 1; mean 2; no negatives.
+    x = torch.tensor([[0.0], [1.0], [2.0]], requires_grad=True)
+    loss = ContrastiveLoss(margin=1.0).all_pairs(x, torch.tensor([3, 3, 3]))
+    assert loss.item() == pytest.approx(2.0)
+    loss.backward()
+    assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_all_pairs_matches_pytorch_metric_learning(seed: int) -> None:
+    # PML's ContrastiveLoss forms every pair of the batch and its MeanReducer averages the positive and the
+    # negative terms separately before adding them: the same balance as ours, with the hinge not squared.
+    generator = torch.Generator().manual_seed(seed)
+    x = F.normalize(torch.randn(24, 8, generator=generator), dim=1)
+    labels = torch.randint(0, 4, (24,), generator=generator)
+    ours = ContrastiveLoss(margin=0.8, power=1).all_pairs(x, labels)
+    oracle = PMLContrastiveLoss(pos_margin=0.0, neg_margin=0.8, reducer=MeanReducer())(x, labels)
+    assert ours.item() == pytest.approx(oracle.item(), rel=1e-5)

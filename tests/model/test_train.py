@@ -168,7 +168,7 @@ def test_contrastive_training_learns_a_metric() -> None:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(6 * 8, 4))
     augment = BatchAugment(hflip=True)
     losses = [
-        train_epoch(net, augment, ContrastiveLoss(margin=1.0), optimizer, scheduler, torch.from_numpy(train_x), sampler, epoch, 32)["loss"]
+        train_epoch(net, augment, ContrastiveLoss(margin=1.0), optimizer, scheduler, torch.from_numpy(train_x), torch.from_numpy(train_y), sampler, epoch, 32)["loss"]
         for epoch in range(6)
     ]
     after = np.mean(knn_predict(embed_images(net, train_x), train_y, embed_images(net, test_x), k=1) == test_y)
