@@ -13,9 +13,12 @@ from typing import Any
 DATASETS = ("lfw", "tt100k")
 LFW_PROTOCOLS = ("closed", "devtrain")
 BACKBONES = ("small_cnn", "mobilenet_v2", "vgg16")
-LOSSES = ("contrastive",)
-"""The losses ``doppelganger train`` can train with."""
+LOSSES = ("contrastive", "triplet", "cosface")
+MINERS = ("random", "batch-all", "batch-hard", "semi-hard", "multi-similarity")
+"""Triplet miners (``--loss triplet`` only)."""
 PAIRS = ("batch", "drawn")
+DEFAULT_MARGINS = {"contrastive": 1.0, "triplet": 0.2, "cosface": 0.35}
+"""Each loss's margin when ``--margin`` is not given (distances between unit vectors; CosFace: in cosine)."""
 
 
 @dataclass
@@ -26,8 +29,12 @@ class TrainConfig:
     min_images: int = 20
     protocol: str = "closed"
     loss: str = "contrastive"
-    margin: float = 1.0
+    margin: float | None = None
     pairs: str = "batch"
+    miner: str = "batch-hard"
+    soft_margin: bool = False
+    k: int = 4
+    scale: float = 32.0
     backbone: str = "mobilenet_v2"
     pretrained: bool = True
     dim: int = 64
@@ -40,6 +47,14 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
 
+    def __post_init__(self) -> None:
+        for name, allowed in (("dataset", DATASETS), ("protocol", LFW_PROTOCOLS), ("backbone", BACKBONES),
+                              ("loss", LOSSES), ("miner", MINERS), ("pairs", PAIRS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
+        if self.dataset != "lfw" and self.protocol != "closed":
+            raise ValueError("--protocol applies to LFW only")
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
@@ -51,24 +66,32 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def loss_margin(self) -> float:
+        return DEFAULT_MARGINS[self.loss] if self.margin is None else self.margin
+
     def default_run_name(self) -> str:
         subset = f"{self.min_images}" if self.protocol == "closed" else f"{self.protocol}{self.min_images}"
-        return f"{self.dataset}{subset}-{self.loss}-{self.backbone}-d{self.dim}-s{self.seed}"
+        loss = f"triplet-{self.miner}" if self.loss == "triplet" else self.loss
+        return f"{self.dataset}{subset}-{loss}-{self.backbone}-d{self.dim}-s{self.seed}"
 
 
 _FLAGS = {
     "dataset": ("dataset to learn from", {"choices": DATASETS}),
     "min_images": ("keep classes with at least this many images (LFW: 20 gives 62 people, 10 gives 158; TT100K: 20 gives 71 classes)", {"type": int}),
     "protocol": ("LFW only: 'closed' splits the kept people's images; 'devtrain' trains on DevTrain identities and tests on the unseen DevTest ones", {"choices": LFW_PROTOCOLS}),
-    "loss": ("metric loss", {"choices": LOSSES}),
-    "pairs": ("'batch': the loss covers every pair of images in the batch (the sampled pairs fill it); 'drawn': only the sampled pairs", {"choices": PAIRS}),
-    "margin": ("margin of the loss (embeddings are unit length: distances lie in [0, 2])", {"type": float}),
+    "loss": ("metric loss: contrastive pairs (balanced pair batches), triplet (P x K batches, with --miner), or cosface (a margin softmax over the training classes, P x K batches)", {"choices": LOSSES}),
+    "margin": ("margin of the loss; default per loss: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_MARGINS.items()) + " (unit-length embeddings: distances lie in [0, 2])", {"type": float}),
+    "pairs": ("contrastive only: 'batch' makes the loss cover every pair of images in the batch (the sampled pairs fill it); 'drawn' only the sampled pairs", {"choices": PAIRS}),
+    "miner": ("triplet only: which triplets of a P x K batch the loss sees", {"choices": MINERS}),
+    "k": ("images per class in a P x K batch (P = 2 x batch size / K)", {"type": int}),
+    "scale": ("cosface only: the scale s of the cosine logits", {"type": float}),
     "backbone": ("network body; mobilenet_v2 starts from ImageNet weights, the others from scratch", {"choices": BACKBONES}),
     "dim": ("embedding dimension (2, 16, 32, 64, 128, ...)", {"type": int}),
     "image_size": ("model input size in pixels (images are resized to it once and cached)", {"type": int}),
     "epochs": ("training epochs", {"type": int}),
-    "batch_size": ("pairs per batch (a batch embeds twice as many images)", {"type": int}),
-    "pairs_per_epoch": ("balanced pairs drawn afresh each epoch", {"type": int}),
+    "batch_size": ("pairs per batch: every batch embeds twice as many images, whatever the loss", {"type": int}),
+    "pairs_per_epoch": ("epoch length in pairs (twice as many images), whatever the loss", {"type": int}),
     "lr": ("peak learning rate of AdamW (linear warm-up, then cosine decay)", {"type": float}),
     "weight_decay": ("AdamW weight decay", {"type": float}),
     "seed": ("seed of the split, the pairs, the augmentation and the initial weights", {"type": int}),
@@ -86,15 +109,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument("--no-pretrained", dest="pretrained", action="store_false", default=argparse.SUPPRESS,
                         help="start mobilenet_v2 from random weights instead of ImageNet")
+    parser.add_argument("--soft-margin", dest="soft_margin", action="store_true", default=argparse.SUPPRESS,
+                        help="triplet only: softplus(d(a,p) - d(a,n)) instead of the hinge with a margin (Hermans et al. 2017)")
     parser.add_argument("--out", help="run directory (default: $DOPPELGANGER_RUNS_DIR/<dataset><subset>-<loss>-<backbone>-d<dim>-s<seed>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    return parser.parse_args(argv)
-
-
-TRAIN_FLAGS = tuple(_FLAGS) + ("pretrained",)
+TRAIN_FLAGS = tuple(_FLAGS) + ("pretrained", "soft_margin")
 """The ``TrainConfig`` fields that flags can set."""

@@ -43,17 +43,20 @@ Features = Callable[[np.ndarray], np.ndarray]
 """Turns uint8 images (N, H, W, 3) into features (N, D): the model, or a baseline."""
 
 
-def closed_set_metrics(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> dict[str, float]:
-    """NCM and k-NN accuracy (training images as the gallery), overall and per class."""
+def closed_set_metrics(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
+) -> tuple[dict[str, float], np.ndarray]:
+    """NCM and k-NN accuracy (training images as the gallery), overall and per class; and the 1-NN predictions."""
     out: dict[str, float] = {}
-    for key, predicted in (
-        ("ncm", ncm_predict(train_x, train_y, test_x)),
-        ("knn1", knn_predict(train_x, train_y, test_x, k=1)),
-        ("knn5", knn_predict(train_x, train_y, test_x, k=5)),
-    ):
+    predictions = {
+        "ncm": ncm_predict(train_x, train_y, test_x),
+        "knn1": knn_predict(train_x, train_y, test_x, k=1),
+        "knn5": knn_predict(train_x, train_y, test_x, k=5),
+    }
+    for key, predicted in predictions.items():
         out[f"{key}_acc"] = accuracy(test_y, predicted)
         out[f"{key}_acc_per_class"] = per_class_accuracy(test_y, predicted)
-    return out
+    return out, predictions["knn1"]
 
 
 def verification_distances(features: Features, pairs: Pairs, lookup: Callable[[list[str]], np.ndarray]) -> np.ndarray:
@@ -93,16 +96,19 @@ def evaluate_features(
     test_images: np.ndarray, test_y: np.ndarray,
     closed: bool,
     lfw: tuple[Path, Callable[[list[str]], np.ndarray], bool] | None,
-) -> dict[str, Any]:
-    """Every metric that applies, for one way of turning images into features."""
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Every metric that applies, for one way of turning images into features, and the 1-NN predictions of the
+    test images (closed sets only)."""
     test_x = features(test_images)
     out: dict[str, Any] = {}
+    predicted = None
     if closed:
-        out.update(closed_set_metrics(features(train_images), train_y, test_x, test_y))
+        metrics, predicted = closed_set_metrics(features(train_images), train_y, test_x, test_y)
+        out.update(metrics)
     out.update(retrieval_metrics(test_x, test_y))
     if lfw is not None:
         out.update(lfw_verification(features, *lfw))
-    return out
+    return out, predicted
 
 
 def model_features(net: torch.nn.Module) -> Features:
@@ -141,9 +147,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "run": str(run.path), "checkpoint": args.checkpoint, "config": config.to_dict(),
         "train_images": len(train), "test_images": len(test), "classes": test.num_classes,
     }
-    result.update(evaluate_features(model_features(net), train_images, train.labels, test_images, test.labels, closed, lfw))
-    if closed:
-        predicted = knn_predict(embed_images(net, train_images), train.labels, embed_images(net, test_images), k=1)
+    metrics, predicted = evaluate_features(model_features(net), train_images, train.labels, test_images, test.labels, closed, lfw)
+    result.update(metrics)
+    if predicted is not None:
         result["knn1_confusions"] = [
             {"true": test.classes[t], "predicted": test.classes[p], "count": int(c)}
             for t, p, c in confusions(test.labels, predicted, top=10)
@@ -156,7 +162,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         result["best_epoch"] = int(torch.load(run.checkpoint("best"), map_location="cpu", weights_only=True)["epoch"]) + 1
     if not args.no_baselines:
         result["baselines"] = {
-            name: evaluate_features(features, train_images, train.labels, test_images, test.labels, closed, lfw)
+            name: evaluate_features(features, train_images, train.labels, test_images, test.labels, closed, lfw)[0]
             for name, features in baseline_features(train_images).items()
         }
     run.eval_json.write_text(json.dumps(result, indent=2) + "\n")

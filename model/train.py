@@ -1,7 +1,8 @@
-"""Training an embedding: ``parse_args``-style flags, ``main``, ``train_epoch`` and ``evaluate``.
+"""Training an embedding: ``parse_args``, ``main``, ``train_epoch`` and ``evaluate``.
 
-The siamese network is one ``EmbeddingNet`` applied to both images of each pair (the two branches share every
-weight, Bromley et al. 1993); a batch of B pairs is a single forward pass over 2B images.
+One ``EmbeddingNet`` embeds every image of a batch in a single forward pass; the loss decides what it compares.
+For the contrastive loss this is the siamese network (its two branches share every weight, Bromley et al. 1993)
+fed balanced pairs; the triplet loss takes P x K batches and a miner; CosFace a P x K batch and class weights.
 """
 
 from __future__ import annotations
@@ -26,16 +27,26 @@ from model.data.splits import save_split
 from model.data.tasks import dataset_cache, is_closed_set, make_parts
 from model.evaluation import knn_predict, retrieval_metrics
 from model.inference import embed_images
-from model.losses import ContrastiveLoss
+from model import miners
+from model.losses import ContrastiveLoss, CosFaceLoss, TripletMarginLoss
 from model.losses.contrastive_loss import pair_distance
 from model.networks import EmbeddingNet
 from model.run import RunDir, atomic_torch_save
-from model.samplers import BalancedPairSampler
+from model.samplers import BalancedPairSampler, PKSampler
 from model.settings import get_settings
 from model.transforms import augmentation_for, to_float_batch
 
+COLLAPSE_SPREAD = 0.01
+"""Below this mean standard deviation per dimension the embedding has collapsed onto (nearly) one point."""
+
 VAL_GALLERY_PER_CLASS = 50
 """Validation 1-NN searches at most this many training images per class (enough to rank epochs, and cheap)."""
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_train_arguments(parser)
+    return parser.parse_args(argv)
+
 
 def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, RunDir]:
     """Merge the defaults, the run's saved config (when resuming), the config file and the flags, in that order."""
@@ -52,16 +63,54 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, RunDir]:
         values.update(tomllib.loads(text) if args.config.endswith(".toml") else json.loads(text))
     values.update({k: getattr(args, k) for k in TRAIN_FLAGS if hasattr(args, k)})
     config = TrainConfig.from_dict(values)
-    if config.dataset != "lfw" and config.protocol != "closed":
-        raise ValueError("--protocol applies to LFW only")
     run = RunDir(args.out or get_settings().runs_dir / config.default_run_name())
     return config, run
 
 
-def build_loss(config: TrainConfig) -> torch.nn.Module:
+def build_loss(config: TrainConfig, num_classes: int) -> torch.nn.Module:
+    """The loss module of ``config.loss`` (CosFace owns class weights, which the optimiser must also train)."""
     if config.loss == "contrastive":
-        return ContrastiveLoss(margin=config.margin)
+        return ContrastiveLoss(margin=config.loss_margin)
+    if config.loss == "triplet":
+        return TripletMarginLoss(margin=config.loss_margin, soft_margin=config.soft_margin)
+    if config.loss == "cosface":
+        return CosFaceLoss(num_classes, config.dim, margin=config.loss_margin, scale=config.scale)
     raise ValueError(f"unknown loss {config.loss!r}")
+
+
+def build_miner(config: TrainConfig):
+    """The triplet miner of ``config.miner`` (``None`` for the losses that need none)."""
+    if config.loss != "triplet":
+        return None
+    name = config.miner.replace("-", "_")
+    kwargs = {"margin": config.loss_margin} if name in ("batch_all", "semi_hard") else {}
+    if name == "random":
+        kwargs = {"seed": config.seed}
+    return miners.build_miner(name, **kwargs)
+
+
+def build_sampler(config: TrainConfig, labels: np.ndarray) -> BalancedPairSampler | PKSampler:
+    """Balanced pairs for the contrastive loss; P x K batches for the others. Every batch holds
+    ``2 * batch_size`` images and every epoch ``2 * pairs_per_epoch``, whatever the loss."""
+    if config.loss == "contrastive":
+        return BalancedPairSampler(labels, config.pairs_per_epoch, seed=config.seed, batch_size=config.batch_size)
+    images_per_batch = 2 * config.batch_size
+    if images_per_batch % config.k:
+        raise ValueError(f"--k {config.k} must divide the {images_per_batch} images of a batch")
+    batches = math.ceil(config.pairs_per_epoch / config.batch_size)
+    return PKSampler(labels, p=images_per_batch // config.k, k=config.k, batches_per_epoch=batches, seed=config.seed)
+
+
+def batch_loss(config: TrainConfig, loss_fn: torch.nn.Module, miner, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The loss of one batch. For drawn pairs, rows ``i`` and ``i + n`` of the batch are the pairs."""
+    if config.loss == "contrastive":
+        if config.pairs == "batch":
+            return loss_fn.all_pairs(embeddings, labels)
+        n = len(labels) // 2
+        return loss_fn(embeddings[:n], embeddings[n:], labels[:n] == labels[n:])
+    if config.loss == "triplet":
+        return loss_fn(embeddings, labels, miner(embeddings, labels))
+    return loss_fn(embeddings, labels)
 
 
 def lr_schedule(total_steps: int, warmup_steps: int):
@@ -76,63 +125,63 @@ def lr_schedule(total_steps: int, warmup_steps: int):
     return factor
 
 
+def batch_diagnostics(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, float]:
+    """Mean distance of the batch's positive pairs, of its negative pairs, and the embedding's spread (mean
+    standard deviation per dimension; near zero when every image lands on one point)."""
+    i, j = torch.triu_indices(len(labels), len(labels), offset=1)
+    d = pair_distance(embeddings[i], embeddings[j])
+    same = labels[i] == labels[j]
+    pos = d[same].mean().item() if same.any() else float("nan")
+    neg = d[~same].mean().item() if (~same).any() else float("nan")
+    return pos, neg, embeddings.std(dim=0).mean().item()
+
+
 def train_epoch(
+    config: TrainConfig,
     net: EmbeddingNet,
     augment: torch.nn.Module,
     loss_fn: torch.nn.Module,
+    miner,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     images: torch.Tensor,
     labels: torch.Tensor,
-    sampler: BalancedPairSampler,
+    sampler: BalancedPairSampler | PKSampler,
     epoch: int,
-    batch_size: int,
-    all_pairs: bool = False,
     bar: tqdm | None = None,
 ) -> dict[str, float]:
-    """One pass over this epoch's pairs. Returns the mean loss and the diagnostics that reveal a collapse."""
+    """One pass over this epoch's batches. Returns the mean loss and the diagnostics that reveal a collapse:
+    positive and negative distances, the fraction of pairs or triplets still active, the embedding's spread."""
     net.train()
     augment.train()
-    pairs, same = sampler.pairs(epoch)
-    totals = {"loss": 0.0, "pos_dist": 0.0, "neg_dist": 0.0, "active": 0.0, "spread": 0.0}
-    n_pos = n_neg = n_batches = 0
+    loss_fn.train()
+    totals = dict.fromkeys(("loss", "pos_dist", "neg_dist", "active_fraction", "spread"), 0.0)
+    n_batches = n_images = 0
     start = time.perf_counter()
-    for lo in range(0, len(pairs), batch_size):
-        idx = torch.from_numpy(pairs[lo : lo + batch_size])
-        target = torch.from_numpy(same[lo : lo + batch_size])
-        n = len(idx)
-        rows = torch.cat([idx[:, 0], idx[:, 1]])
+    for rows in sampler.batches(epoch):
+        rows = torch.from_numpy(rows)
+        batch_labels = labels[rows]
         embeddings = net(augment(to_float_batch(images[rows])))
-        left, right = embeddings[:n], embeddings[n:]
-        loss = loss_fn.all_pairs(embeddings, labels[rows]) if all_pairs else loss_fn(left, right, target)
+        loss = batch_loss(config, loss_fn, miner, embeddings, batch_labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
         with torch.no_grad():
-            d = pair_distance(left, right)
-            margin = getattr(loss_fn, "margin", 0.0)
-            active = torch.where(target, d > getattr(loss_fn, "pos_margin", 0.0), d < margin)
-            totals["loss"] += loss.item()
-            totals["pos_dist"] += d[target].sum().item()
-            totals["neg_dist"] += d[~target].sum().item()
-            totals["active"] += active.float().mean().item()
-            totals["spread"] += embeddings.std(dim=0).mean().item()
-            n_pos += int(target.sum())
-            n_neg += int((~target).sum())
-            n_batches += 1
+            pos, neg, spread = batch_diagnostics(embeddings.detach(), batch_labels)
+        for key, value in (("loss", loss.item()), ("pos_dist", pos), ("neg_dist", neg),
+                           ("active_fraction", loss_fn.last_active_fraction), ("spread", spread)):
+            totals[key] += value
+        n_batches += 1
+        n_images += len(rows)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{totals['loss'] / n_batches:.4f}")
     seconds = time.perf_counter() - start
     return {
-        "loss": totals["loss"] / n_batches,
-        "pos_dist": totals["pos_dist"] / max(1, n_pos),
-        "neg_dist": totals["neg_dist"] / max(1, n_neg),
-        "active_fraction": totals["active"] / n_batches,
-        "spread": totals["spread"] / n_batches,
+        **{key: value / n_batches for key, value in totals.items()},
         "train_seconds": seconds,
-        "images_per_second": 2 * len(pairs) / seconds,
+        "images_per_second": n_images / seconds,
     }
 
 
@@ -187,10 +236,11 @@ def main(args: argparse.Namespace) -> RunDir:
 
     net = EmbeddingNet(config.backbone, config.dim, pretrained=config.pretrained)
     augment = augmentation_for(config.dataset)
-    loss_fn = build_loss(config)
-    sampler = BalancedPairSampler(train.labels, config.pairs_per_epoch, seed=config.seed)
-    steps_per_epoch = math.ceil(config.pairs_per_epoch / config.batch_size)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = build_loss(config, train.num_classes)
+    miner = build_miner(config)
+    sampler = build_sampler(config, train.labels)
+    steps_per_epoch = len(sampler.batches(0))
+    optimizer = torch.optim.AdamW([*net.parameters(), *loss_fn.parameters()], lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_schedule(config.epochs * steps_per_epoch, min(steps_per_epoch, 100))
     )
@@ -200,6 +250,7 @@ def main(args: argparse.Namespace) -> RunDir:
     if args.resume and run.checkpoint("last").exists():
         state = torch.load(run.checkpoint("last"), map_location="cpu", weights_only=False)
         net.load_state_dict(state["model"])
+        loss_fn.load_state_dict(state["loss"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
@@ -214,8 +265,7 @@ def main(args: argparse.Namespace) -> RunDir:
     bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, unit="batch", desc="train")
     for epoch in range(start_epoch, config.epochs):
         stats = train_epoch(
-            net, augment, loss_fn, optimizer, scheduler, train_images, train_labels, sampler, epoch,
-            config.batch_size, all_pairs=config.pairs == "batch", bar=bar,
+            config, net, augment, loss_fn, miner, optimizer, scheduler, train_images, train_labels, sampler, epoch, bar
         )
         stats.update(evaluate(net, val_images, val.labels, gallery_images, gallery_labels))
         record = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], **stats}
@@ -231,7 +281,8 @@ def main(args: argparse.Namespace) -> RunDir:
             atomic_torch_save({"model": net.state_dict(), "epoch": epoch, "config": config.to_dict()}, run.checkpoint("best"))
         atomic_torch_save(
             {
-                "model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "model": net.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(), "epoch": epoch, "best": best, "config": config.to_dict(),
             },
             run.checkpoint("last"),
@@ -241,8 +292,11 @@ def main(args: argparse.Namespace) -> RunDir:
             f"d- {record['neg_dist']:.3f}  active {record['active_fraction']:.2f}  {select} {record[select]:.4f}"
             + ("  *" if improved else "")
         )
-        if record["spread"] < 1e-3:
-            bar.write("  warning: the embeddings have collapsed onto one point (spread < 0.001); lower --lr or change the margin")
+        if record["spread"] < COLLAPSE_SPREAD:
+            bar.write(
+                f"  warning: the embedding has collapsed (spread {record['spread']:.4f} < {COLLAPSE_SPREAD}): every "
+                "image lands near one point; lower --lr, or try another margin or miner"
+            )
     bar.close()
     writer.close()
     print(f"best {select} {best:.4f}; checkpoints in {run.checkpoints}")

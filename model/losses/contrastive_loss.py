@@ -27,6 +27,8 @@ class ContrastiveLoss(nn.Module):
         self.margin = margin
         self.pos_margin = pos_margin
         self.power = power
+        self.last_active_fraction = 0.0
+        """Fraction of the pairs of the last call with a non-zero loss (a training diagnostic)."""
 
     def forward(self, left: torch.Tensor, right: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
         """``left`` and ``right``: (N, D) embeddings of the two sides of N pairs; ``same``: (N,) bool or 0/1."""
@@ -34,7 +36,9 @@ class ContrastiveLoss(nn.Module):
         same = same.to(distance.dtype)
         positive = F.relu(distance - self.pos_margin).pow(self.power)
         negative = F.relu(self.margin - distance).pow(self.power)
-        return (same * positive + (1 - same) * negative).mean()
+        loss = same * positive + (1 - same) * negative
+        self.last_active_fraction = float((loss.detach() > 0).float().mean()) if len(loss) else 0.0
+        return loss.mean()
 
     def all_pairs(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The loss over every pair of rows of ``embeddings`` (N, D), positives and negatives weighted equally.
@@ -47,6 +51,8 @@ class ContrastiveLoss(nn.Module):
         same = labels[i] == labels[j]
         positive = F.relu(distance[same] - self.pos_margin).pow(self.power)
         negative = F.relu(self.margin - distance[~same]).pow(self.power)
+        active = torch.cat([positive, negative]).detach() > 0
+        self.last_active_fraction = float(active.float().mean()) if len(active) else 0.0
         zero = distance.sum() * 0
         return (positive.mean() if len(positive) else zero) + (negative.mean() if len(negative) else zero)
 

@@ -34,6 +34,8 @@ class CosFaceLoss(nn.Module):
         # uniformly random directions.
         self.weight = nn.Parameter(torch.empty(num_classes, embedding_dim))
         nn.init.normal_(self.weight)
+        self.last_active_fraction = 0.0
+        """Fraction of the samples of the last call whose true class does not yet win by the margin."""
 
     def cosine(self, embeddings: torch.Tensor) -> torch.Tensor:
         """(N, num_classes) cosines between the embeddings and the class weights (both normalised here)."""
@@ -43,4 +45,7 @@ class CosFaceLoss(nn.Module):
         """``embeddings`` (N, D); ``labels`` (N,) int64 class indices in [0, num_classes). Returns the mean loss."""
         cosine = self.cosine(embeddings)
         margin = F.one_hot(labels, self.num_classes).to(cosine.dtype) * self.margin
-        return F.cross_entropy(self.scale * (cosine - margin), labels)
+        logits = cosine - margin
+        with torch.no_grad():
+            self.last_active_fraction = float((logits.argmax(dim=1) != labels).float().mean()) if len(labels) else 0.0
+        return F.cross_entropy(self.scale * logits, labels)

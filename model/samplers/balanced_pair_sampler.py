@@ -13,9 +13,10 @@ import numpy as np
 class BalancedPairSampler:
     """``pairs(epoch)`` -> (index pairs (N, 2), same (N,) bool), reproducible from ``seed`` and ``epoch``."""
 
-    def __init__(self, labels: np.ndarray, pairs_per_epoch: int, seed: int = 0) -> None:
+    def __init__(self, labels: np.ndarray, pairs_per_epoch: int, seed: int = 0, batch_size: int = 64) -> None:
         self.labels = np.asarray(labels)
         self.pairs_per_epoch = int(pairs_per_epoch)
+        self.batch_size = int(batch_size)
         self.seed = seed
         self.by_class = {c: np.flatnonzero(self.labels == c) for c in np.unique(self.labels)}
         self.anchors_with_positive = np.concatenate([idx for idx in self.by_class.values() if len(idx) > 1])
@@ -24,6 +25,15 @@ class BalancedPairSampler:
 
     def __len__(self) -> int:
         return self.pairs_per_epoch
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        """This epoch's pairs, ``batch_size`` at a time, each batch as image indices: all left images, then all
+        right ones, so that rows ``i`` and ``i + n`` of a batch of 2n images are a pair."""
+        pairs, _ = self.pairs(epoch)
+        return [
+            np.concatenate([pairs[lo : lo + self.batch_size, 0], pairs[lo : lo + self.batch_size, 1]])
+            for lo in range(0, len(pairs), self.batch_size)
+        ]
 
     def pairs(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch])

@@ -15,6 +15,7 @@ from model.inference import embed_images
 from model.losses import ContrastiveLoss
 from model.networks import EmbeddingNet
 from model.samplers import BalancedPairSampler
+from model.config import TrainConfig
 from model.train import lr_schedule, train_epoch
 from model.transforms import BatchAugment
 
@@ -163,12 +164,14 @@ def test_contrastive_training_learns_a_metric() -> None:
     test_x, test_y = _coloured_squares(8, 6, seed=1)
     net = EmbeddingNet("small_cnn", dim=16, pretrained=False)
     gap_before = _class_gap(net, test_x, test_y)
-    sampler = BalancedPairSampler(train_y, pairs_per_epoch=256, seed=0)
+    config = TrainConfig(loss="contrastive", pairs="drawn", batch_size=32, pairs_per_epoch=256)
+    sampler = BalancedPairSampler(train_y, pairs_per_epoch=256, seed=0, batch_size=32)
     optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(6 * 8, 4))
     augment = BatchAugment(hflip=True)
+    images, labels = torch.from_numpy(train_x), torch.from_numpy(train_y)
     losses = [
-        train_epoch(net, augment, ContrastiveLoss(margin=1.0), optimizer, scheduler, torch.from_numpy(train_x), torch.from_numpy(train_y), sampler, epoch, 32)["loss"]
+        train_epoch(config, net, augment, ContrastiveLoss(margin=1.0), None, optimizer, scheduler, images, labels, sampler, epoch)["loss"]
         for epoch in range(6)
     ]
     after = np.mean(knn_predict(embed_images(net, train_x), train_y, embed_images(net, test_x), k=1) == test_y)
