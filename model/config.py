@@ -90,11 +90,5 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    return parser.parse_args(argv)
-
-
 TRAIN_FLAGS = tuple(_FLAGS) + ("pretrained",)
 """The ``TrainConfig`` fields that flags can set."""
