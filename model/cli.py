@@ -17,6 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_train(subparsers)
     _register_evaluate(subparsers)
     _register_report(subparsers)
+    _register_compare(subparsers)
+    _register_visualize(subparsers)
+    _register_retrieve(subparsers)
 
 
 def _register_data(subparsers: argparse._SubParsersAction) -> None:
@@ -88,7 +91,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
 
     train = subparsers.add_parser(
         "train",
-        help="train an embedding (siamese network with a metric loss)",
+        help="train an embedding (contrastive, triplet or CosFace loss)",
         description=(
             "Train an embedding network on LFW or TT100K. Flags override the values of --config. The run "
             "directory receives the config, the split, checkpoints, metrics.jsonl and TensorBoard scalars; "
@@ -162,4 +165,84 @@ def _report(args: argparse.Namespace) -> int:
             raise UserError(f"{path} does not exist; run `doppelganger evaluate {run_dir}` first")
         results.append(json.loads(path.read_text()))
     print(results_table(results), end="")
+    return 0
+
+
+def _register_visualize(subparsers: argparse._SubParsersAction) -> None:
+    from model.visualization.visualize import add_visualize_arguments
+
+    visualize = subparsers.add_parser(
+        "visualize",
+        help="draw a run's embedding in 2-D (PNG, interactive HTML, TensorBoard projector)",
+        description=(
+            "Draw the train and test embeddings of a run in 2-D, coloured by class: directly when the dimension "
+            "is 2, through PCA and t-SNE otherwise. Writes PNG plots, an interactive HTML map (hover a point to "
+            "see its image and name) and the TensorBoard projector files (tensorboard --logdir OUT/projector)."
+        ),
+    )
+    add_visualize_arguments(visualize)
+    visualize.set_defaults(func=_visualize)
+
+
+def _visualize(args: argparse.Namespace) -> int:
+    from model.visualization.visualize import main
+
+    main(args)
+    return 0
+
+
+def _register_retrieve(subparsers: argparse._SubParsersAction) -> None:
+    from model.retrieve import add_retrieve_arguments
+
+    retrieve = subparsers.add_parser(
+        "retrieve",
+        help="print the k nearest gallery images of an image crop",
+        description=(
+            "Embed an image that is already a crop in the dataset's frame (an LFW 250x250 face, a sign crop) "
+            "and print the k nearest images of the run's gallery with their distances; --sheet writes a "
+            "contact sheet PNG of the query beside its matches. Exact search."
+        ),
+    )
+    add_retrieve_arguments(retrieve)
+    retrieve.set_defaults(func=_retrieve)
+
+
+def _retrieve(args: argparse.Namespace) -> int:
+    from model.retrieve import main
+
+    main(args)
+    return 0
+
+
+def _register_compare(subparsers: argparse._SubParsersAction) -> None:
+    from model.compare import add_compare_arguments
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="train and evaluate a grid of configurations, then write a results report",
+        description=(
+            "Train a grid of configurations (a TOML file: a [defaults] table and [[experiment]] tables whose list "
+            "values expand into their product) one after the other, evaluate each, and write a Markdown report "
+            "with tables, training curves, embedding pictures and sentences computed from the numbers. Finished "
+            "runs (with an eval.json) are skipped and partial ones resumed, so the command can be run again after "
+            "an interruption. Example: doppelganger compare --grid grids/comparison.toml --only 'lfw20-*-d64-*'"
+        ),
+    )
+    add_compare_arguments(compare)
+    compare.set_defaults(func=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from model.compare import main
+
+    try:
+        main(args)
+    except Exception as error:
+        # Imported here, not above, so that --dry-run answers without loading PyTorch.
+        from model.data.lfw import DatasetMissingError
+        from model.networks.backbones import WeightsUnavailableError
+
+        if isinstance(error, (DatasetMissingError, WeightsUnavailableError, ValueError, FileNotFoundError)):
+            raise UserError(str(error)) from error
+        raise
     return 0

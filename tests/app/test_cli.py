@@ -9,7 +9,7 @@ import pytest
 
 from app.cli import build_parser, main
 
-SUBCOMMANDS = [["data"], ["data", "download"], ["data", "info"], ["train"], ["evaluate"], ["report"]]
+SUBCOMMANDS = [["data"], ["data", "download"], ["data", "info"], ["train"], ["evaluate"], ["report"], ["visualize"], ["retrieve"], ["compare"]]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS, ids=" ".join)
@@ -26,7 +26,7 @@ def test_train_help_names_the_required_options(capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
-    for flag in ("--dataset", "--min-images", "--loss", "--backbone", "--dim", "--epochs", "--seed", "--out", "--resume", "--config"):
+    for flag in ("--dataset", "--min-images", "--loss", "--miner", "--backbone", "--dim", "--epochs", "--seed", "--out", "--resume", "--config"):
         assert flag in out
 
 

@@ -1,0 +1,99 @@
+"""Every loss and miner trains through the same loop: batches from the right sampler, a falling loss, and
+classes that pull apart on held-out data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model.config import MINERS, TrainConfig
+from model.inference import embed_images
+from model.networks import EmbeddingNet
+from model.samplers import BalancedPairSampler, PKSampler
+from model.train import batch_diagnostics, build_loss, build_miner, build_sampler, lr_schedule, train_epoch
+from model.transforms import BatchAugment
+
+CONFIGS = [("contrastive", None, "batch"), ("contrastive", None, "drawn"), ("cosface", None, "batch")] + [
+    ("triplet", miner, "batch") for miner in MINERS
+]
+
+
+def _squares(n_per_class: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 60, size=(classes * n_per_class, 32, 32, 3))
+    labels = np.repeat(np.arange(classes), n_per_class)
+    for i, c in enumerate(labels):
+        y, x = 4 + 6 * (c % 3), 4 + 6 * (c // 3)
+        images[i, y : y + 10, x : x + 10, c % 3] = 230
+    return images.astype(np.uint8), labels
+
+
+def _gap(net: EmbeddingNet, images: np.ndarray, labels: np.ndarray) -> float:
+    emb = embed_images(net, images)
+    d = np.linalg.norm(emb[:, None] - emb[None], axis=2)
+    same = labels[:, None] == labels[None]
+    return float(d[~same].mean() - d[same & ~np.eye(len(labels), dtype=bool)].mean())
+
+
+def test_samplers_follow_the_loss() -> None:
+    labels = np.repeat(np.arange(8), 6)
+    assert isinstance(build_sampler(TrainConfig(loss="contrastive"), labels), BalancedPairSampler)
+    pk = build_sampler(TrainConfig(loss="triplet", batch_size=16, k=4, pairs_per_epoch=64), labels)
+    assert isinstance(pk, PKSampler)
+    batches = pk.batches(0)
+    assert len(batches) == 4 and all(len(b) == 32 for b in batches)  # same images per batch and epoch as pairs
+    with pytest.raises(ValueError, match="must divide"):
+        build_sampler(TrainConfig(loss="triplet", batch_size=16, k=5), labels)
+
+
+def test_miner_only_for_the_triplet_loss() -> None:
+    assert build_miner(TrainConfig(loss="contrastive")) is None
+    assert build_miner(TrainConfig(loss="cosface")) is None
+    assert type(build_miner(TrainConfig(loss="triplet", miner="semi-hard"))).__name__ == "SemiHardMiner"
+
+
+def test_default_margins_per_loss() -> None:
+    assert build_loss(TrainConfig(loss="contrastive"), 5).margin == 1.0
+    assert build_loss(TrainConfig(loss="triplet"), 5).margin == 0.2
+    assert build_loss(TrainConfig(loss="cosface"), 5).margin == 0.35
+    assert build_loss(TrainConfig(loss="triplet", margin=0.5), 5).margin == 0.5
+
+
+def test_unknown_choice_in_a_config_file_is_refused() -> None:
+    with pytest.raises(ValueError, match="miner 'hardest' is not one of"):
+        TrainConfig.from_dict({"loss": "triplet", "miner": "hardest"})
+
+
+def test_batch_diagnostics_by_hand() -> None:
+    # Points 0 and 1 (class 0) at distance 1; point 2 (class 1) at distance 2 from both (equilateral-ish):
+    # x0=(0,0), x1=(1,0), x2=(0.5, sqrt(3.75)) -> d02 = d12 = sqrt(0.25 + 3.75) = 2.
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.5, 3.75**0.5]])
+    pos, neg, spread = batch_diagnostics(x, torch.tensor([0, 0, 1]))
+    assert pos == pytest.approx(1.0) and neg == pytest.approx(2.0, rel=1e-5)
+    assert spread == pytest.approx(float(x.std(dim=0).mean()))
+    assert batch_diagnostics(torch.ones(4, 3), torch.tensor([0, 0, 1, 1]))[2] == 0.0  # a collapse shows as 0
+
+
+@pytest.mark.parametrize(("loss", "miner", "pairs"), CONFIGS, ids=lambda v: str(v))
+def test_every_objective_learns_a_metric(loss: str, miner: str | None, pairs: str) -> None:
+    torch.manual_seed(0)
+    train_x, train_y = _squares(16, 6, seed=0)
+    test_x, test_y = _squares(6, 6, seed=1)
+    config = TrainConfig(loss=loss, miner=miner or "batch-hard", pairs=pairs, batch_size=12, k=4, pairs_per_epoch=96, dim=16)
+    net = EmbeddingNet("small_cnn", dim=16, pretrained=False)
+    loss_fn = build_loss(config, num_classes=6)
+    sampler = build_sampler(config, train_y)
+    optimizer = torch.optim.AdamW([*net.parameters(), *loss_fn.parameters()], lr=3e-3)
+    epochs = 4
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(epochs * len(sampler.batches(0)), 2))
+    images, labels = torch.from_numpy(train_x), torch.from_numpy(train_y)
+    gap_before = _gap(net, test_x, test_y)
+    stats = [
+        train_epoch(config, net, BatchAugment(hflip=True), loss_fn, build_miner(config), optimizer, scheduler, images, labels, sampler, e)
+        for e in range(epochs)
+    ]
+    for s in stats:
+        assert 0.0 <= s["active_fraction"] <= 1.0 and s["spread"] > 0 and s["images_per_second"] > 0
+    assert _gap(net, test_x, test_y) > gap_before + 0.1
+    assert stats[-1]["neg_dist"] > stats[-1]["pos_dist"]
