@@ -1,6 +1,6 @@
 """Backbones that turn a (N, 3, H, W) image batch into (N, F) features.
 
-- ``small_cnn``: four conv blocks trained from scratch; fast on a CPU.
+- ``small_cnn``: four conv blocks trained from scratch.
 - ``mobilenet_v2``: torchvision's MobileNetV2 (Sandler et al., CVPR 2018) from its ImageNet weights, which load
   offline from ``$TORCH_HOME/hub/checkpoints/``.
 - ``vgg16``: VGG-16 with batch norm (Simonyan & Zisserman, ICLR 2015), as in the course exercise. No VGG weights
