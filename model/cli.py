@@ -12,6 +12,26 @@ class UserError(Exception):
     """Something the user can fix (a missing dataset, a bad flag); printed as one line, without a traceback."""
 
 
+def _run(module: str):
+    """A handler that runs ``module.main(args)``, importing it only then (so ``--help`` stays instant), and
+    reports what the user can fix (a missing dataset, run or weights file, a bad value) as one line."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        try:
+            importlib.import_module(module).main(args)
+        except (FileNotFoundError, ValueError, RuntimeError) as error:
+            from model.networks.backbones import WeightsUnavailableError
+
+            if isinstance(error, (FileNotFoundError, ValueError, WeightsUnavailableError)):
+                raise UserError(str(error)) from error
+            raise
+        return 0
+
+    return handler
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     _register_data(subparsers)
     _register_train(subparsers)
@@ -100,19 +120,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_train_arguments(train)
-    train.set_defaults(func=_train)
-
-
-def _train(args: argparse.Namespace) -> int:
-    from model.data.lfw import DatasetMissingError
-    from model.networks.backbones import WeightsUnavailableError
-    from model.train import main
-
-    try:
-        main(args)
-    except (DatasetMissingError, WeightsUnavailableError, ValueError) as error:
-        raise UserError(str(error)) from error
-    return 0
+    train.set_defaults(func=_run("model.train"))
 
 
 def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
@@ -128,18 +136,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("run_dir", help="a directory written by `doppelganger train`")
     evaluate.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which checkpoint to evaluate")
     evaluate.add_argument("--no-baselines", action="store_true", help="skip the raw-pixel and PCA baselines")
-    evaluate.set_defaults(func=_evaluate)
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    from model.data.lfw import DatasetMissingError
-    from model.evaluate import main
-
-    try:
-        main(args)
-    except (DatasetMissingError, FileNotFoundError, ValueError) as error:
-        raise UserError(str(error)) from error
-    return 0
+    evaluate.set_defaults(func=_run("model.evaluate"))
 
 
 def _register_report(subparsers: argparse._SubParsersAction) -> None:
@@ -181,14 +178,7 @@ def _register_visualize(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_visualize_arguments(visualize)
-    visualize.set_defaults(func=_visualize)
-
-
-def _visualize(args: argparse.Namespace) -> int:
-    from model.visualization.visualize import main
-
-    main(args)
-    return 0
+    visualize.set_defaults(func=_run("model.visualization.visualize"))
 
 
 def _register_retrieve(subparsers: argparse._SubParsersAction) -> None:
@@ -204,14 +194,7 @@ def _register_retrieve(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_retrieve_arguments(retrieve)
-    retrieve.set_defaults(func=_retrieve)
-
-
-def _retrieve(args: argparse.Namespace) -> int:
-    from model.retrieve import main
-
-    main(args)
-    return 0
+    retrieve.set_defaults(func=_run("model.retrieve"))
 
 
 def _register_compare(subparsers: argparse._SubParsersAction) -> None:
@@ -229,20 +212,4 @@ def _register_compare(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_compare_arguments(compare)
-    compare.set_defaults(func=_compare)
-
-
-def _compare(args: argparse.Namespace) -> int:
-    from model.compare import main
-
-    try:
-        main(args)
-    except Exception as error:
-        # Imported here, not above, so that --dry-run answers without loading PyTorch.
-        from model.data.lfw import DatasetMissingError
-        from model.networks.backbones import WeightsUnavailableError
-
-        if isinstance(error, (DatasetMissingError, WeightsUnavailableError, ValueError, FileNotFoundError)):
-            raise UserError(str(error)) from error
-        raise
-    return 0
+    compare.set_defaults(func=_run("model.compare"))

@@ -73,14 +73,6 @@ def all_paths(dataset: str, data_dir: Path) -> tuple[Path, list[str]]:
     raise ValueError(f"unknown dataset {dataset!r}")
 
 
-def class_balance(images: ImageSet) -> str:
-    counts = images.class_counts()
-    counts = counts[counts > 0]
-    return f"{len(counts)} classes, {int(counts.sum())} images ({int(counts.min())}-{int(counts.max())} per class)"
-
-
-
-
 def dataset_cache(dataset: str, data_dir: Path, cache_dir: Path, image_size: int) -> ImageCache:
     """Every image of ``dataset`` decoded and preprocessed at ``image_size`` (built on first use)."""
     root, paths = all_paths(dataset, data_dir)
