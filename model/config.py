@@ -17,6 +17,8 @@ LOSSES = ("contrastive", "triplet", "cosface")
 MINERS = ("random", "batch-all", "batch-hard", "semi-hard", "multi-similarity")
 """Triplet miners (``--loss triplet`` only)."""
 PAIRS = ("batch", "drawn")
+COLLAPSE_SPREAD = 0.01
+"""Below this mean standard deviation per dimension an embedding has collapsed onto (nearly) one point."""
 DEFAULT_MARGINS = {"contrastive": 1.0, "triplet": 0.2, "cosface": 0.35}
 """Each loss's margin when ``--margin`` is not given (distances between unit vectors; CosFace: in cosine)."""
 

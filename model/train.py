@@ -21,7 +21,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from model.config import TRAIN_FLAGS, TrainConfig, add_train_arguments
+from model.config import COLLAPSE_SPREAD, TRAIN_FLAGS, TrainConfig, add_train_arguments
 from model.data.image_set import ImageSet
 from model.data.splits import save_split
 from model.data.tasks import dataset_cache, is_closed_set, make_parts
@@ -35,9 +35,6 @@ from model.run import RunDir, atomic_torch_save
 from model.samplers import BalancedPairSampler, PKSampler
 from model.settings import get_settings
 from model.transforms import augmentation_for, to_float_batch
-
-COLLAPSE_SPREAD = 0.01
-"""Below this mean standard deviation per dimension the embedding has collapsed onto (nearly) one point."""
 
 VAL_GALLERY_PER_CLASS = 50
 """Validation 1-NN searches at most this many training images per class (enough to rank epochs, and cheap)."""
