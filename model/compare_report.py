@@ -213,11 +213,11 @@ def plot_curves(group: list[Result], title: str, extra: tuple[str, ...], path: P
         val_ax.plot(*_series(r, val_key), marker="o", markersize=3, label=label)
     losses = [v for r in group for v in _series(r, "loss")[1]]
     if losses and min(losses) > 0 and max(losses) > 10 * min(losses):  # losses of different scales
-        from matplotlib.ticker import FuncFormatter
+        from matplotlib.ticker import FuncFormatter, NullFormatter
 
         loss_ax.set_yscale("log")
-        for axis in (loss_ax.yaxis.set_major_formatter, loss_ax.yaxis.set_minor_formatter):
-            axis(FuncFormatter(lambda y, _: f"{y:g}"))
+        loss_ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        loss_ax.yaxis.set_minor_formatter(NullFormatter())  # label the decades only, not every minor tick
     val_ax.yaxis.set_major_formatter(_percent_formatter())
     loss_ax.set(title="training loss", ylabel="mean loss per batch")
     val_ax.set(title=val_name, ylabel=f"{val_name} (%)")
