@@ -74,7 +74,7 @@ class TrainConfig:
 
     def default_run_name(self) -> str:
         subset = f"{self.min_images}" if self.protocol == "closed" else f"{self.protocol}{self.min_images}"
-        loss = f"triplet-{self.miner}" if self.loss == "triplet" else self.loss
+        loss = f"triplet-{self.miner}{'-soft' if self.soft_margin else ''}" if self.loss == "triplet" else self.loss
         return f"{self.dataset}{subset}-{loss}-{self.backbone}-d{self.dim}-s{self.seed}"
 
 

@@ -47,7 +47,7 @@ def test_each_experiment_expands_to_the_product_of_its_lists_over_the_defaults()
 
 def test_the_shipped_grids() -> None:
     configs = load_grid(COMPARISON)
-    assert len(configs) == 28 == len({c.default_run_name() for c in configs})
+    assert len(configs) == 32 == len({c.default_run_name() for c in configs})
     for c in configs:
         assert (c.backbone, c.epochs, c.seed, c.image_size, c.pairs_per_epoch, c.batch_size, c.min_images) == (
             "mobilenet_v2", 12, 0, 64, 2048, 64, 20)
