@@ -9,54 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from model.cli import UserError
-from model.config import TrainConfig
-from model.data.image_set import ImageSet
-from model.data.splits import save_split
 from model.data.tasks import dataset_cache
 from model.inference import embed_images
-from model.networks import EmbeddingNet
 from model.retrieve import CAPTION, PAD, SEPARATOR, TILE, add_retrieve_arguments, locate_in_gallery, main, sheet_size
 from model.run import RunDir
 from model.settings import get_settings
 from model.transforms import preprocess_for
 
-PEOPLE = ["Ada_Lovelace", "Alan_Turing", "Grace_Hopper", "Kurt_Goedel"]
-PER_PERSON = 6  # 4 train, 1 val, 1 test each
-
-
-def _make_lfw(root: Path) -> ImageSet:
-    """A few people in the LFW layout, 250x250 JPEGs whose colours and shapes differ per person."""
-    image_dir = root / "lfw" / "lfw-deepfunneled"
-    rng = np.random.default_rng(1)
-    paths, labels = [], []
-    for label, name in enumerate(PEOPLE):
-        (image_dir / name).mkdir(parents=True)
-        base = rng.integers(40, 215, size=3)
-        for n in range(1, PER_PERSON + 1):
-            pixels = np.clip(base + rng.normal(0, 25, size=(250, 250, 3)), 0, 255).astype(np.uint8)
-            pixels[80 + 10 * label : 170, 60 + 8 * n : 190] = 255 - base
-            Image.fromarray(pixels).save(image_dir / name / f"{name}_{n:04d}.jpg", quality=90)
-            paths.append(f"{name}/{name}_{n:04d}.jpg")
-            labels.append(label)
-    return ImageSet(root=image_dir, paths=paths, labels=np.asarray(labels, dtype=np.int64), classes=list(PEOPLE))
-
-
 @pytest.fixture(scope="module")
-def fake(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def fake(tmp_path_factory: pytest.TempPathFactory, fake_lfw, fake_run) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("fake_lfw_retrieve")
-    images = _make_lfw(root / "data")
-    run = RunDir(root / "run")
-    run.write_config(TrainConfig(dataset="lfw", backbone="small_cnn", pretrained=False, dim=8, image_size=32, min_images=4))
-    run.checkpoints.mkdir(parents=True)
-    torch.manual_seed(0)
-    torch.save({"model": EmbeddingNet("small_cnn", 8, pretrained=False).state_dict(), "epoch": 0}, run.checkpoint("best"))
-    position = np.arange(len(images)) % PER_PERSON
-    parts = {"train": position < 4, "val": position == 4, "test": position == 5}
-    save_split(run.split_file, "lfw", {name: images.subset(np.flatnonzero(mask)) for name, mask in parts.items()})
+    images = fake_lfw(root / "data", seed=1)
+    run = fake_run(root / "run", images, dim=8)
     return {"data": root / "data", "cache": root / "cache", "run": run.path, "images": images.root}
 
 

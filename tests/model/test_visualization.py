@@ -12,64 +12,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from model.cli import UserError
-from model.config import TrainConfig
 from model.data.image_set import ImageSet
-from model.data.splits import save_split
 from model.data.tasks import dataset_cache
 from model.inference import embed_images
-from model.networks import EmbeddingNet
 from model.run import RunDir
 from model.settings import get_settings
 from model.visualization.html_map import render_html_map, to_canvas
 from model.visualization.projection import methods_for, project_2d, stratified_subsample, tsne_perplexity
 from model.visualization.visualize import add_visualize_arguments, main
 
-PEOPLE = ["Ada_Lovelace", "Alan_Turing", "Grace_Hopper", "Kurt_Goedel"]
-PER_PERSON = 6  # 4 train, 1 val, 1 test each
-
-
-def _make_lfw(root: Path) -> ImageSet:
-    """A few people in the LFW layout, 250x250 JPEGs whose colours and shapes differ per person."""
-    image_dir = root / "lfw" / "lfw-deepfunneled"
-    rng = np.random.default_rng(0)
-    paths, labels = [], []
-    for label, name in enumerate(PEOPLE):
-        (image_dir / name).mkdir(parents=True)
-        base = rng.integers(40, 215, size=3)
-        for n in range(1, PER_PERSON + 1):
-            pixels = np.clip(base + rng.normal(0, 25, size=(250, 250, 3)), 0, 255).astype(np.uint8)
-            pixels[80 + 10 * label : 170, 60 + 8 * n : 190] = 255 - base
-            Image.fromarray(pixels).save(image_dir / name / f"{name}_{n:04d}.jpg", quality=90)
-            paths.append(f"{name}/{name}_{n:04d}.jpg")
-            labels.append(label)
-    return ImageSet(root=image_dir, paths=paths, labels=np.asarray(labels, dtype=np.int64), classes=list(PEOPLE))
-
-
-def _make_run(path: Path, images: ImageSet, dim: int) -> RunDir:
-    run = RunDir(path)
-    run.write_config(TrainConfig(dataset="lfw", backbone="small_cnn", pretrained=False, dim=dim, image_size=32, min_images=4))
-    run.checkpoints.mkdir(parents=True)
-    torch.manual_seed(dim)
-    torch.save({"model": EmbeddingNet("small_cnn", dim, pretrained=False).state_dict(), "epoch": 0}, run.checkpoint("best"))
-    position = np.arange(len(images)) % PER_PERSON
-    parts = {"train": position < 4, "val": position == 4, "test": position == 5}
-    save_split(run.split_file, "lfw", {name: images.subset(np.flatnonzero(mask)) for name, mask in parts.items()})
-    return run
-
-
 @pytest.fixture(scope="module")
-def fake(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def fake(tmp_path_factory: pytest.TempPathFactory, fake_lfw, fake_run) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("fake_lfw")
-    images = _make_lfw(root / "data")
+    images = fake_lfw(root / "data")
     return {
         "data": root / "data",
         "cache": root / "cache",
-        "run2": _make_run(root / "run-d2", images, dim=2).path,
-        "run8": _make_run(root / "run-d8", images, dim=8).path,
+        "run2": fake_run(root / "run-d2", images, dim=2).path,
+        "run8": fake_run(root / "run-d8", images, dim=8).path,
     }
 
 
@@ -156,7 +119,9 @@ def test_html_map_is_self_contained_and_escapes_names() -> None:
 # The command end to end
 
 
-def test_visualize_dim8_writes_every_picture(fake: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_visualize_dim8_writes_every_picture(
+    fake: dict[str, Path], fake_people: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = main(_args(fake["run8"], tmp_path / "pictures"))
     assert out == tmp_path / "pictures"
     names = sorted(p.name for p in out.iterdir())
@@ -172,7 +137,7 @@ def test_visualize_dim8_writes_every_picture(fake: dict[str, Path], tmp_path: Pa
     for part, n in sizes.items():
         page = (out / f"embedding-{part}-tsne.html").read_text()
         assert page.count("<circle") == n
-        assert all(name.replace("_", " ") in page for name in PEOPLE)
+        assert all(name.replace("_", " ") in page for name in fake_people)
         assert not re.search(r"https?://", page)
         assert "<link" not in page and "src=" not in page  # nothing fetched
         folder = out / "projector" / "00000" / part
@@ -181,7 +146,7 @@ def test_visualize_dim8_writes_every_picture(fake: dict[str, Path], tmp_path: Pa
         assert np.allclose(tensors, _embeddings(fake["run8"], part)[1], atol=1e-5)
         metadata = (folder / "metadata.tsv").read_text().splitlines()
         assert metadata[0].split("\t") == ["class", "group", "image"] and len(metadata) == n + 1
-        assert {line.split("\t")[0] for line in metadata[1:]} == set(PEOPLE)
+        assert {line.split("\t")[0] for line in metadata[1:]} == set(fake_people)
         with Image.open(folder / "sprite.png") as sprite:
             assert sprite.size == (32 * int(np.ceil(np.sqrt(n))),) * 2
     config = (out / "projector" / "projector_config.pbtxt").read_text()
@@ -199,7 +164,7 @@ def test_visualize_dim2_plots_the_embedding_itself(fake: dict[str, Path], tmp_pa
     assert not (out / "projector" / "00000" / "train").exists()
 
 
-def test_visualize_subsamples_and_defaults_into_the_run(fake: dict[str, Path], tmp_path: Path) -> None:
+def test_visualize_subsamples_and_defaults_into_the_run(fake: dict[str, Path], fake_people: list[str], tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(fake["run8"], run)
     args = _args(run, tmp_path / "unused", "--parts", "train", "--max-points", "8", "--perplexity", "2", "--seed", "1")
@@ -208,7 +173,7 @@ def test_visualize_subsamples_and_defaults_into_the_run(fake: dict[str, Path], t
     assert out == run / "pictures"
     page = (out / "embedding-train-tsne.html").read_text()
     assert page.count("<circle") == 8
-    assert all(name.replace("_", " ") in page for name in PEOPLE)  # two of each person
+    assert all(name.replace("_", " ") in page for name in fake_people)  # two of each person
     tensors = np.loadtxt(out / "projector" / "00000" / "train" / "tensors.tsv", delimiter="\t", ndmin=2)
     assert tensors.shape == (8, 8)
 

@@ -1,0 +1,67 @@
+"""Fixtures for the model tests: a tiny fake LFW and untrained runs over it (no training needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model.config import TrainConfig
+from model.data.image_set import ImageSet
+from model.data.splits import save_split
+from model.networks import EmbeddingNet
+from model.run import RunDir
+
+FAKE_PEOPLE = ["Ada_Lovelace", "Alan_Turing", "Grace_Hopper", "Kurt_Goedel"]
+FAKE_PER_PERSON = 6
+"""Images per fake person: 4 train, 1 val, 1 test."""
+
+
+def make_fake_lfw(root: Path, seed: int = 0) -> ImageSet:
+    """A few people in the LFW layout under ``root/lfw``: 250x250 JPEGs whose colours and shapes differ per person."""
+    image_dir = root / "lfw" / "lfw-deepfunneled"
+    rng = np.random.default_rng(seed)
+    paths, labels = [], []
+    for label, name in enumerate(FAKE_PEOPLE):
+        (image_dir / name).mkdir(parents=True)
+        base = rng.integers(40, 215, size=3)
+        for n in range(1, FAKE_PER_PERSON + 1):
+            pixels = np.clip(base + rng.normal(0, 25, size=(250, 250, 3)), 0, 255).astype(np.uint8)
+            pixels[80 + 10 * label : 170, 60 + 8 * n : 190] = 255 - base
+            Image.fromarray(pixels).save(image_dir / name / f"{name}_{n:04d}.jpg", quality=90)
+            paths.append(f"{name}/{name}_{n:04d}.jpg")
+            labels.append(label)
+    return ImageSet(root=image_dir, paths=paths, labels=np.asarray(labels, dtype=np.int64), classes=list(FAKE_PEOPLE))
+
+
+def make_fake_run(path: Path, images: ImageSet, dim: int) -> RunDir:
+    """An untrained small_cnn run over ``images`` (32 px input): config, best checkpoint and a 4/1/1 split."""
+    run = RunDir(path)
+    run.write_config(TrainConfig(dataset="lfw", backbone="small_cnn", pretrained=False, dim=dim, image_size=32, min_images=4))
+    run.checkpoints.mkdir(parents=True)
+    torch.manual_seed(dim)
+    torch.save({"model": EmbeddingNet("small_cnn", dim, pretrained=False).state_dict(), "epoch": 0}, run.checkpoint("best"))
+    position = np.arange(len(images)) % FAKE_PER_PERSON
+    parts = {"train": position < 4, "val": position == 4, "test": position == 5}
+    save_split(run.split_file, "lfw", {name: images.subset(np.flatnonzero(mask)) for name, mask in parts.items()})
+    return run
+
+
+@pytest.fixture(scope="session")
+def fake_people() -> list[str]:
+    return list(FAKE_PEOPLE)
+
+
+@pytest.fixture(scope="session")
+def fake_lfw():
+    """``fake_lfw(root, seed=0) -> ImageSet``: writes a tiny LFW under ``root/lfw``."""
+    return make_fake_lfw
+
+
+@pytest.fixture(scope="session")
+def fake_run():
+    """``fake_run(path, images, dim) -> RunDir``: an untrained run over the fake LFW."""
+    return make_fake_run
