@@ -14,6 +14,7 @@ from model.data.image_set import ImageSet
 from model.data.splits import save_split
 from model.networks import EmbeddingNet
 from model.run import RunDir
+from model.settings import get_settings
 
 FAKE_PEOPLE = ["Ada_Lovelace", "Alan_Turing", "Grace_Hopper", "Kurt_Goedel"]
 FAKE_PER_PERSON = 6
@@ -65,3 +66,17 @@ def fake_lfw():
 def fake_run():
     """``fake_run(path, images, dim) -> RunDir``: an untrained run over the fake LFW."""
     return make_fake_run
+
+
+@pytest.fixture
+def point_settings_at(monkeypatch: pytest.MonkeyPatch):
+    """``point_settings_at(data_dir, cache_dir)``: the settings read this data and a cache of their own (so the
+    session cache of the real LFW is never replaced by fake images); restored after the test."""
+
+    def point(data_dir: Path, cache_dir: Path) -> None:
+        monkeypatch.setenv("DOPPELGANGER_DATA_DIR", str(data_dir))
+        monkeypatch.setenv("DOPPELGANGER_CACHE_DIR", str(cache_dir))
+        get_settings.cache_clear()
+
+    yield point
+    get_settings.cache_clear()

@@ -28,13 +28,8 @@ def fake(tmp_path_factory: pytest.TempPathFactory, fake_lfw, fake_run) -> dict[s
 
 
 @pytest.fixture(autouse=True)
-def _fake_settings(fake: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
-    """Data from the fake LFW; a cache of its own, so the session cache of the real LFW is never replaced."""
-    monkeypatch.setenv("DOPPELGANGER_DATA_DIR", str(fake["data"]))
-    monkeypatch.setenv("DOPPELGANGER_CACHE_DIR", str(fake["cache"]))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+def _fake_settings(fake: dict[str, Path], point_settings_at) -> None:
+    point_settings_at(fake["data"], fake["cache"])
 
 
 def _args(run_dir: Path, image: Path, *extra: str) -> argparse.Namespace:
