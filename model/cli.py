@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_compare(subparsers)
     _register_visualize(subparsers)
     _register_retrieve(subparsers)
+    _register_faces(subparsers)
 
 
 def _register_data(subparsers: argparse._SubParsersAction) -> None:
@@ -213,3 +214,36 @@ def _register_compare(subparsers: argparse._SubParsersAction) -> None:
     )
     add_compare_arguments(compare)
     compare.set_defaults(func=_run("model.compare"))
+
+
+def _register_faces(subparsers: argparse._SubParsersAction) -> None:
+    faces = subparsers.add_parser(
+        "faces", help="calibrate and check the photo -> LFW frame alignment", description="Face detection and alignment."
+    )
+    faces_sub = faces.add_subparsers(dest="faces_command", metavar="ACTION", required=True)
+    calibrate = faces_sub.add_parser(
+        "calibrate",
+        help="learn where MTCNN's landmarks sit in LFW's 250x250 frame",
+        description=(
+            "Run MTCNN on a seeded sample of LFW deep-funneled images (one per person) and write the median "
+            "position and spread of the five landmarks and of the box: the template uploads are aligned to."
+        ),
+    )
+    calibrate.add_argument("--sample", type=int, default=1000, help="LFW people to sample, one image each (default: 1000)")
+    calibrate.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
+    calibrate.add_argument("--out", default=None, help="template JSON to write (default: model/faces/lfw_template.json)")
+    calibrate.add_argument("--threads", type=int, default=1, help="CPU threads for MTCNN (default: 1)")
+    calibrate.set_defaults(func=_run("model.faces.calibration"))
+    check = faces_sub.add_parser(
+        "check",
+        help="measure how close aligned crops come to LFW's own frames",
+        description=(
+            "On LFW people the calibration did not use: align each 250x250 image itself, and the same image "
+            "pasted scaled, rotated and shifted into a larger canvas, and compare the crops with the original "
+            "(mean absolute pixel difference in the face box, landmark error in pixels)."
+        ),
+    )
+    check.add_argument("--sample", type=int, default=200, help="held-out LFW people, one image each (default: 200)")
+    check.add_argument("--template", default=None, help="template JSON (default: model/faces/lfw_template.json)")
+    check.add_argument("--threads", type=int, default=1, help="CPU threads for MTCNN (default: 1)")
+    check.set_defaults(func=_run("model.faces.check"))

@@ -1,12 +1,21 @@
-"""Shared fixtures: the real datasets (skipped where absent) and private cache and run folders per session."""
+"""Shared fixtures: the real datasets and photos (skipped where absent), private cache and run folders per session,
+and a tiny fake LFW with untrained runs over it (no training needed)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from PIL import Image
 
+from model.config import TrainConfig
+from model.data.image_set import ImageSet
+from model.data.splits import save_split
+from model.networks import EmbeddingNet
+from model.run import RunDir
 from model.settings import get_settings
 
 
@@ -36,3 +45,81 @@ def data_dir() -> Path:
     if missing:
         pytest.skip(f"{root} lacks {', '.join(missing)}/: real-data test skipped")
     return Path(root)
+
+FAKE_PEOPLE = ["Ada_Lovelace", "Alan_Turing", "Grace_Hopper", "Kurt_Goedel"]
+FAKE_PER_PERSON = 6
+"""Images per fake person: 4 train, 1 val, 1 test."""
+
+
+def make_fake_lfw(root: Path, seed: int = 0, people: list[str] | None = None) -> ImageSet:
+    """A few people in the LFW layout under ``root/lfw`` (``FAKE_PEOPLE`` unless ``people`` is given), each with
+    ``FAKE_PER_PERSON`` 250x250 JPEGs whose colours and shapes differ per person."""
+    image_dir = root / "lfw" / "lfw-deepfunneled"
+    rng = np.random.default_rng(seed)
+    people = list(FAKE_PEOPLE if people is None else people)
+    paths, labels = [], []
+    for label, name in enumerate(people):
+        (image_dir / name).mkdir(parents=True)
+        base = rng.integers(40, 215, size=3)
+        for n in range(1, FAKE_PER_PERSON + 1):
+            pixels = np.clip(base + rng.normal(0, 25, size=(250, 250, 3)), 0, 255).astype(np.uint8)
+            pixels[80 + 10 * (label % 8) : 170, 60 + 8 * n : 190] = 255 - base
+            Image.fromarray(pixels).save(image_dir / name / f"{name}_{n:04d}.jpg", quality=90)
+            paths.append(f"{name}/{name}_{n:04d}.jpg")
+            labels.append(label)
+    return ImageSet(root=image_dir, paths=paths, labels=np.asarray(labels, dtype=np.int64), classes=people)
+
+
+def make_fake_run(path: Path, images: ImageSet, dim: int) -> RunDir:
+    """An untrained small_cnn run over ``images`` (32 px input): config, best checkpoint and a 4/1/1 split."""
+    run = RunDir(path)
+    run.write_config(TrainConfig(dataset="lfw", backbone="small_cnn", pretrained=False, dim=dim, image_size=32, min_images=4))
+    run.checkpoints.mkdir(parents=True)
+    torch.manual_seed(dim)
+    torch.save({"model": EmbeddingNet("small_cnn", dim, pretrained=False).state_dict(), "epoch": 0}, run.checkpoint("best"))
+    position = np.arange(len(images)) % FAKE_PER_PERSON
+    parts = {"train": position < 4, "val": position == 4, "test": position == 5}
+    save_split(run.split_file, "lfw", {name: images.subset(np.flatnonzero(mask)) for name, mask in parts.items()})
+    return run
+
+
+@pytest.fixture(scope="session")
+def fake_people() -> list[str]:
+    return list(FAKE_PEOPLE)
+
+
+@pytest.fixture(scope="session")
+def fake_lfw():
+    """``fake_lfw(root, seed=0) -> ImageSet``: writes a tiny LFW under ``root/lfw``."""
+    return make_fake_lfw
+
+
+@pytest.fixture(scope="session")
+def fake_run():
+    """``fake_run(path, images, dim) -> RunDir``: an untrained run over the fake LFW."""
+    return make_fake_run
+
+
+@pytest.fixture
+def point_settings_at(monkeypatch: pytest.MonkeyPatch):
+    """``point_settings_at(data_dir, cache_dir)``: the settings read this data and a cache of their own (so the
+    session cache of the real LFW is never replaced by fake images); restored after the test."""
+
+    def point(data_dir: Path, cache_dir: Path) -> None:
+        monkeypatch.setenv("DOPPELGANGER_DATA_DIR", str(data_dir))
+        monkeypatch.setenv("DOPPELGANGER_CACHE_DIR", str(cache_dir))
+        get_settings.cache_clear()
+
+    yield point
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def photos_dir() -> Path:
+    """Real photos beside the data directory (``$DOPPELGANGER_DATA_DIR/../photos``); tests that need them skip
+    otherwise."""
+    root = os.environ.get("DOPPELGANGER_DATA_DIR")
+    photos = Path(root).parent / "photos" if root else None
+    if photos is None or not photos.is_dir():
+        pytest.skip("no photos/ beside DOPPELGANGER_DATA_DIR: real-photo test skipped")
+    return photos

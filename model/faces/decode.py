@@ -1,0 +1,92 @@
+"""Decoding an uploaded photo into a clean 8-bit RGB image, safely.
+
+Phones and cameras write JPEG, PNG or WebP, often with an EXIF orientation tag instead of rotated pixels, in
+grayscale, with transparency, in CMYK or with 16 bits per channel. ``load_image`` turns all of them into the one
+form the detector expects: upright RGB, 8 bits per channel, without metadata (EXIF may hold GPS positions).
+
+Size limits are enforced from the header, before any pixel is decoded (``Image.open`` is lazy), so a small file
+that claims to be 50,000 x 50,000 pixels never allocates its 7.5 GB.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
+MAX_PIXELS = 40_000_000
+MAX_BYTES = 20 * 2**20
+_ACCEPTED = "a JPEG, PNG or WebP image"
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+"""Single-channel modes wider than 8 bits (16-bit grayscale PNG decodes to one of them), holding 0..65535."""
+
+
+class ImageDecodeError(ValueError):
+    """The input is not a photo we can read; the message says what was wrong and what to do."""
+
+
+def load_image(source: bytes | str | Path, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES) -> Image.Image:
+    """``source`` (the file's bytes or its path) as an upright 8-bit RGB image without metadata.
+
+    Raises ``ImageDecodeError`` for empty, oversized, truncated or corrupt input and for other formats than
+    JPEG, PNG and WebP. Nothing is written anywhere.
+    """
+    data = _read(source, max_bytes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own, lower limit applies below
+        try:
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        except UnidentifiedImageError as error:
+            raise ImageDecodeError(f"the file is not {_ACCEPTED}: upload a photo in one of those formats") from error
+        except Image.DecompressionBombError as error:
+            raise ImageDecodeError(_too_many_pixels(max_pixels)) from error
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageDecodeError(f"{_too_many_pixels(max_pixels)} (this one is {width} x {height})")
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageDecodeError(
+            f"the {image.format} file is truncated or corrupt ({error}): upload the complete photo again"
+        ) from error
+    rgb = _to_rgb(image)
+    return Image.frombytes("RGB", rgb.size, rgb.tobytes())  # a fresh image: no EXIF, ICC or other info
+
+
+def _read(source: bytes | str | Path, max_bytes: int) -> bytes:
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ImageDecodeError(_too_many_bytes(size, max_bytes))
+        source = path.read_bytes()
+    if not source:
+        raise ImageDecodeError(f"the file is empty: upload {_ACCEPTED}")
+    if len(source) > max_bytes:
+        raise ImageDecodeError(_too_many_bytes(len(source), max_bytes))
+    return bytes(source)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any decoded mode as RGB: wide grayscale scaled to 8 bits, transparency composited on white."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        wide = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _too_many_pixels(max_pixels: int) -> str:
+    return f"the photo has more than {max_pixels / 1e6:g} megapixels: upload a smaller version of it"
+
+
+def _too_many_bytes(size: int, max_bytes: int) -> str:
+    return f"the file is {size / 2**20:.1f} MiB, more than {max_bytes / 2**20:g} MiB: upload a smaller version of it"
