@@ -1,6 +1,7 @@
 """``doppelganger``: one command line for the whole project.
 
-Each package registers its own subcommands (``model.cli`` for data, training and evaluation); this module only
+Each package registers its own subcommands (``model.cli`` for data, training and evaluation, ``index.cli`` for
+the index and matching); this module only
 assembles them, so the dependency arrows keep pointing from ``app`` down to ``index`` and ``model``.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from index import cli as index_cli
 from model import cli as model_cli
 
 
@@ -19,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     model_cli.register(subparsers)
+    index_cli.register(subparsers)
     return parser
 
 

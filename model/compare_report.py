@@ -31,6 +31,7 @@ COLUMNS = (
     ("p_at_1", "P@1"),
     ("map_at_r", "MAP@R"),
     ("lfw_view2_acc", "View 2"),
+    ("lfw_view2_unseen_acc", "View 2 unseen"),
     ("lfw_devtest_acc", "DevTest"),
 )
 """The metrics of the results table, in order; a column appears when some run of the task has it."""
@@ -38,6 +39,7 @@ METRIC_NAMES = {
     "ncm_acc": "nearest-class-mean accuracy", "ncm_acc_per_class": "nearest-class-mean accuracy per class",
     "knn1_acc": "1-NN accuracy", "knn1_acc_per_class": "1-NN accuracy per class", "knn5_acc": "5-NN accuracy",
     "p_at_1": "P@1", "map_at_r": "MAP@R", "lfw_view2_acc": "LFW View 2 verification accuracy",
+    "lfw_view2_unseen_acc": "LFW View 2 verification accuracy on people the model never trained on",
     "lfw_devtest_acc": "LFW DevTest verification accuracy",
 }
 BASELINE_NAMES = {"raw_pixels": "raw pixels", "pca_whitened": "PCA-whitened"}

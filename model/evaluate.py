@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from model.data.lfw import Pairs, read_pairs
+from model.data.lfw import Pairs, read_pairs, unseen_pairs
 from model.data.tasks import dataset_cache, is_closed_set
 from model.evaluation import (
     PcaWhitening,
@@ -69,8 +69,16 @@ def verification_distances(features: Features, pairs: Pairs, lookup: Callable[[l
     return np.linalg.norm(left - right, axis=1)
 
 
-def lfw_verification(features: Features, lfw_dir: Path, lookup: Callable[[list[str]], np.ndarray], devtest: bool) -> dict[str, Any]:
-    """View 2 accuracy (mean and std over the 10 folds) and AUC; DevTest accuracy when ``devtest``."""
+def lfw_verification(
+    features: Features, lfw_dir: Path, lookup: Callable[[list[str]], np.ndarray], devtest: bool,
+    trained_people: set[str] | None = None,
+) -> dict[str, Any]:
+    """View 2 accuracy (mean and std over the 10 folds) and AUC; DevTest accuracy when ``devtest``.
+
+    With ``trained_people``, also View 2 on the pairs of people the model never trained on (``*_unseen``): View 2's
+    folds span all of LFW, so a model trained on LFW people has seen some of them, and only this subset measures
+    verification of new faces.
+    """
     view2 = read_pairs(lfw_dir / "pairs.txt")
     d = verification_distances(features, view2, lookup)
     result = kfold_verification(d, view2.same, view2.fold)
@@ -79,6 +87,13 @@ def lfw_verification(features: Features, lfw_dir: Path, lookup: Callable[[list[s
         "lfw_view2_acc": result["acc"], "lfw_view2_std": result["std"], "lfw_view2_auc": result["auc"],
         "lfw_view2_roc": {"fpr": fpr, "tpr": tpr},
     }
+    if trained_people is not None:
+        keep = unseen_pairs(view2, trained_people)
+        unseen = kfold_verification(d[keep], view2.same[keep], view2.fold[keep])
+        out.update({
+            "lfw_view2_unseen_acc": unseen["acc"], "lfw_view2_unseen_std": unseen["std"],
+            "lfw_view2_unseen_auc": unseen["auc"], "lfw_view2_unseen_pairs": int(len(keep)),
+        })
     if devtest:
         dev_train, dev_test = read_pairs(lfw_dir / "pairsDevTrain.txt"), read_pairs(lfw_dir / "pairsDevTest.txt")
         transfer = transfer_verification(
@@ -95,7 +110,7 @@ def evaluate_features(
     train_images: np.ndarray, train_y: np.ndarray,
     test_images: np.ndarray, test_y: np.ndarray,
     closed: bool,
-    lfw: tuple[Path, Callable[[list[str]], np.ndarray], bool] | None,
+    lfw: tuple[Path, Callable[[list[str]], np.ndarray], bool, set[str]] | None,
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """Every metric that applies, for one way of turning images into features, and the 1-NN predictions of the
     test images (closed sets only)."""
@@ -139,7 +154,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     closed = is_closed_set(config.dataset, config.protocol)
     cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size)
     train_images, test_images = cache.take(train.paths), cache.take(test.paths)
-    lfw = (settings.lfw_dir, cache.take, config.protocol == "devtrain") if config.dataset == "lfw" else None
+    trained = {name for part in (parts["train"], parts["val"]) for name in np.asarray(part.classes)[np.unique(part.labels)]}
+    lfw = (settings.lfw_dir, cache.take, config.protocol == "devtrain", trained) if config.dataset == "lfw" else None
 
     start = time.perf_counter()
     net = run.load_model(args.checkpoint)

@@ -1,7 +1,8 @@
 """Where the project reads data and writes runs and caches: one place, read from the environment.
 
-Every path can be set with an environment variable (``DOPPELGANGER_DATA_DIR``, ``DOPPELGANGER_RUNS_DIR``,
-``DOPPELGANGER_CACHE_DIR``) or a ``.env`` file; the defaults live under the current directory.
+Every setting can be set with an environment variable (``DOPPELGANGER_DATA_DIR``, ``DOPPELGANGER_RUNS_DIR``,
+``DOPPELGANGER_CACHE_DIR``, ``DOPPELGANGER_MODEL_RUN``, ``DOPPELGANGER_INDEX_DIR``, ...) or a ``.env`` file;
+the default paths lie under the current directory.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ class Settings(BaseSettings):
     """Training runs: one directory each, with config, split, checkpoints and metrics."""
     cache_dir: Path = Path("cache")
     """Decoded, resized image arrays (rebuilt on demand; safe to delete)."""
+    model_run: Path = Path("runs/default")
+    """The trained run whose best checkpoint embeds faces for the index and the app (``make run`` trains it)."""
+    index_dir: Path = Path("indexes/lfw")
+    """The FAISS index the app and ``doppelganger match`` search (``doppelganger index build`` writes it)."""
 
     @property
     def lfw_dir(self) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -119,3 +120,16 @@ def read_pairs(path: Path) -> Pairs:
             raise ValueError(f"{path}: line {i + 2} is not a pair: {' '.join(fields)!r}")
         fold.append(i // (2 * per_fold))
     return Pairs(left=left, right=right, same=np.asarray(same), fold=np.asarray(fold, dtype=np.int64))
+
+
+def unseen_pairs(pairs: Pairs, trained_people: Iterable[str]) -> np.ndarray:
+    """Indices of the pairs whose people, on both sides, are not in ``trained_people``: the pairs that measure how
+    a model does on faces it never saw."""
+    trained = set(trained_people)
+    return np.array(
+        [
+            i for i, (a, b) in enumerate(zip(pairs.left, pairs.right))
+            if a.split("/")[0] not in trained and b.split("/")[0] not in trained
+        ],
+        dtype=np.int64,
+    )

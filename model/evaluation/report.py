@@ -17,6 +17,8 @@ METRICS = (
     ("lfw_view2_acc", "LFW View 2 acc"),
     ("lfw_view2_std", "LFW View 2 std"),
     ("lfw_view2_auc", "LFW View 2 AUC"),
+    ("lfw_view2_unseen_acc", "LFW View 2 acc, unseen people"),
+    ("lfw_view2_unseen_std", "LFW View 2 std, unseen people"),
     ("lfw_devtest_acc", "LFW DevTest acc"),
 )
 

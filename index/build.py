@@ -1,0 +1,269 @@
+"""``doppelganger index build``: embed a gallery and publish it as a new index version.
+
+A rebuild is incremental. An image keeps its embedding (and its id) when the previous version holds the same
+path with the same content hash, embedded by the same model and in the same gallery kind; new and changed images
+are embedded, removed ones dropped. A new model (another checkpoint hash) embeds everything again. The new
+version is published atomically (``index.storage``): a build that fails, at any point, leaves the previous
+version serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from index.calibration import Calibration, calibrate_on_lfw
+from index.gallery import GALLERY_KINDS, GalleryImage, detect_kind, scan_gallery
+from index.manifest import Manifest
+from index.metadata import ImageRecord, MetadataStore
+from index.storage import IndexDir
+from index.vector_index import DEFAULT_FACTORY
+from model.data.lfw import image_dir, read_pairs
+from model.inference import Embedder, file_sha256
+from model.run import RunDir
+from model.transforms import Preprocess, preprocess_for
+
+BATCH = 256
+
+
+@dataclass
+class BuildReport:
+    """What a build did."""
+
+    version: str
+    count: int
+    embedded: int
+    kept: int
+    removed: int
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Gallery images left out, with the reason (a photo with no face, a file that does not decode)."""
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
+
+
+def _decode_aligned(root: str, paths: list[str], preprocess: Preprocess) -> tuple[np.ndarray, dict[str, str]]:
+    out = np.empty((len(paths), preprocess.size, preprocess.size, 3), dtype=np.uint8)
+    failed: dict[str, str] = {}
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(os.path.join(root, path)) as image:
+                out[i] = preprocess(image)
+        except (OSError, ValueError) as error:
+            failed[path] = f"cannot decode: {error}"
+    return out, failed
+
+
+def aligned_batches(root: Path, paths: list[str], preprocess: Preprocess, workers: int) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
+    """Model inputs of LFW-style frames, ``BATCH`` at a time, decoded by ``workers`` processes ahead of use."""
+    chunks = [paths[i : i + BATCH] for i in range(0, len(paths), BATCH)]
+    if workers <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield (chunk, *_decode_aligned(str(root), chunk, preprocess))
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for chunk, (images, failed) in zip(chunks, pool.map(_decode_aligned, [str(root)] * len(chunks), chunks, [preprocess] * len(chunks))):
+            yield chunk, images, failed
+
+
+def photo_batches(root: Path, paths: list[str], preprocess: Preprocess, crop: Callable[[bytes], Image.Image]) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
+    """Model inputs of whole photos: ``crop`` finds the largest face and returns its LFW-style frame."""
+    for start in range(0, len(paths), BATCH):
+        chunk = paths[start : start + BATCH]
+        out = np.empty((len(chunk), preprocess.size, preprocess.size, 3), dtype=np.uint8)
+        failed: dict[str, str] = {}
+        for i, path in enumerate(chunk):
+            try:
+                out[i] = preprocess(crop((root / path).read_bytes()))
+            except (OSError, ValueError) as error:
+                failed[path] = str(error)
+        yield chunk, out, failed
+
+
+def photo_cropper() -> Callable[[bytes], Image.Image]:
+    """Decode a photo and return its largest face in LFW's frame (``NoFaceError`` when there is none)."""
+    from model.faces.decode import load_image
+    from model.faces.detector import FaceDetector
+    from model.faces.frame import lfw_frame
+
+    detector = FaceDetector()
+    return lambda data: lfw_frame(load_image(data), detector)
+
+
+def trained_people(run: RunDir) -> set[str]:
+    """Names of the people the run trained on (its train and validation parts)."""
+    people: set[str] = set()
+    for name, part in run.split().items():
+        if name in ("train", "val"):
+            people.update(part.classes[label] for label in np.unique(part.labels))
+    return people
+
+
+def lfw_calibration(run: RunDir, embedder: Embedder, lfw_dir: Path, workers: int) -> Calibration:
+    """The similarity calibration of a model, on the LFW View 2 pairs of people it never trained on."""
+    pairs_file = Path(lfw_dir) / "pairs.txt"
+    if not pairs_file.exists():
+        raise FileNotFoundError(
+            f"{pairs_file} is missing: the similarity calibration needs LFW's pairs; get LFW with "
+            f"`doppelganger data download lfw`"
+        )
+    preprocess = preprocess_for("lfw", embedder.image_size)
+    root = image_dir(lfw_dir)
+
+    def embed_paths(paths: list[str]) -> np.ndarray:
+        parts = []
+        for _, images, failed in aligned_batches(root, paths, preprocess, workers):
+            if failed:
+                raise ValueError(f"cannot read LFW images for the calibration: {failed}")
+            parts.append(embedder.embed(images))
+        return np.concatenate(parts)
+
+    return calibrate_on_lfw(embed_paths, read_pairs(pairs_file), trained_people(run))
+
+
+def build_index(
+    run_dir: Path,
+    gallery_dir: Path,
+    index_dir: Path,
+    lfw_dir: Path,
+    factory: str = DEFAULT_FACTORY,
+    kind: str = "auto",
+    workers: int = 0,
+    embedder: Embedder | None = None,
+    crop: Callable[[bytes], Image.Image] | None = None,
+    progress: bool = True,
+) -> BuildReport:
+    """Build (or rebuild, incrementally) the index of ``gallery_dir`` in ``index_dir`` with the run's best model."""
+    started = time.perf_counter()
+    if kind not in GALLERY_KINDS:
+        raise ValueError(f"gallery kind {kind!r} is not one of {', '.join(GALLERY_KINDS)}")
+    run = RunDir(run_dir)
+    checkpoint = run.checkpoint("best")
+    if not run.exists() or not checkpoint.exists():
+        raise FileNotFoundError(f"{run.path} holds no trained model (no checkpoints/best.pt): train one with `doppelganger train`")
+    config = run.config()
+    if config.dataset != "lfw":
+        raise ValueError(f"{run.path} was trained on {config.dataset}; a face index needs a model trained on LFW")
+    model_hash = file_sha256(checkpoint)
+    gallery_dir = Path(gallery_dir)
+    images = scan_gallery(gallery_dir)
+    kind = detect_kind(gallery_dir, images) if kind == "auto" else kind
+    workers = workers or (os.cpu_count() or 1)
+    embedder = embedder or Embedder.from_run(run.path)
+
+    store = IndexDir(index_dir)
+    previous_folder = store.current()
+    previous: Manifest | None = Manifest.read(previous_folder / "manifest.json") if previous_folder else None
+    reusable: dict[tuple[str, str], tuple[int, np.ndarray]] = {}
+    next_id, previous_paths = 0, set()
+    if previous is not None:
+        old = MetadataStore(previous_folder / "metadata.sqlite")
+        try:
+            old_ids, old_vectors = old.embeddings()
+            old_records = old.records()
+        finally:
+            old.close()
+        next_id = int(old_ids.max()) + 1 if len(old_ids) else 0
+        previous_paths = {record.path for record in old_records}
+        if previous.model_hash == model_hash and previous.gallery_kind == kind and previous.dim == embedder.dim:
+            for record, vector in zip(old_records, old_vectors):
+                reusable[(record.path, record.content_hash)] = (record.id, vector)
+
+    records: list[ImageRecord] = []
+    vectors: list[np.ndarray] = []
+    pending: list[GalleryImage] = []
+    for image in images:
+        kept = reusable.get((image.path, image.content_hash))
+        if kept is None:
+            pending.append(image)
+        else:
+            records.append(ImageRecord(kept[0], image.person, image.path, image.content_hash, model_hash))
+            vectors.append(kept[1])
+    kept_count = len(records)
+
+    preprocess = preprocess_for("lfw", embedder.image_size)
+    by_path = {image.path: image for image in pending}
+    pending_paths = [image.path for image in pending]
+    if kind == "aligned":
+        batches = aligned_batches(gallery_dir, pending_paths, preprocess, workers)
+    else:
+        if crop is None:
+            crop = photo_cropper()
+        batches = photo_batches(gallery_dir, pending_paths, preprocess, crop)
+    skipped: dict[str, str] = {}
+    embed_started = time.perf_counter()
+    with tqdm(total=len(pending_paths), desc="embedding", unit="img", disable=not progress) as bar:
+        for chunk, inputs, failed in batches:
+            good = [i for i, path in enumerate(chunk) if path not in failed]
+            skipped.update(failed)
+            if good:
+                embedded = embedder.embed(inputs[good])
+                for row, i in enumerate(good):
+                    image = by_path[chunk[i]]
+                    records.append(ImageRecord(next_id, image.person, image.path, image.content_hash, model_hash))
+                    vectors.append(embedded[row])
+                    next_id += 1
+            bar.update(len(chunk))
+    embed_seconds = time.perf_counter() - embed_started
+    if not records:
+        raise ValueError(f"no image of {gallery_dir} could be embedded: {len(skipped)} skipped, for example {next(iter(skipped.items()))}")
+
+    if previous is not None and previous.model_hash == model_hash and previous.calibration:
+        calibration = previous.calibration
+    else:
+        calibration = lfw_calibration(run, embedder, lfw_dir, workers).to_dict()
+
+    order = np.argsort([r.id for r in records], kind="stable")
+    records = [records[i] for i in order]
+    matrix = np.stack(vectors)[order].astype(np.float32)
+    report = BuildReport(
+        version="", count=len(records), embedded=len(records) - kept_count, kept=kept_count,
+        removed=len(previous_paths - {image.path for image in images}), skipped=skipped, embed_seconds=embed_seconds,
+    )
+    manifest = Manifest(
+        model_hash=model_hash, model_run=str(run.path), dim=int(matrix.shape[1]), image_size=embedder.image_size,
+        count=len(records), factory=factory, gallery=str(gallery_dir), gallery_kind=kind, built_at="",
+        build_seconds=0.0, calibration=calibration,
+    )
+    report.seconds = time.perf_counter() - started
+    manifest.build_seconds = round(report.seconds, 3)
+    manifest.stats = {
+        "embedded": report.embedded, "kept": report.kept, "removed": report.removed, "skipped": len(skipped),
+        "images_per_second": round(report.images_per_second, 1),
+    }
+    folder = store.publish(manifest, records, matrix)
+    report.version = folder.name
+    return report
+
+
+def main(args: argparse.Namespace) -> BuildReport:
+    from model.settings import get_settings
+
+    settings = get_settings()
+    gallery = Path(args.gallery) if args.gallery else image_dir(settings.lfw_dir)
+    report = build_index(
+        Path(args.run) if args.run else settings.model_run, gallery, Path(args.out) if args.out else settings.index_dir, settings.lfw_dir,
+        factory=args.factory, kind=args.kind, workers=args.workers, progress=True,
+    )
+    print(
+        f"index {report.version}: {report.count} images ({report.embedded} embedded, {report.kept} kept, "
+        f"{report.removed} removed, {len(report.skipped)} skipped) in {report.seconds:.1f} s; "
+        f"embedding {report.images_per_second:.0f} images/s"
+    )
+    for path, reason in list(report.skipped.items())[:20]:
+        print(f"  skipped {path}: {reason}")
+    if len(report.skipped) > 20:
+        print(f"  ... and {len(report.skipped) - 20} more")
+    return report

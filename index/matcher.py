@@ -1,0 +1,122 @@
+"""The look-alike service: a photo in, every face's nearest gallery people out, with the time each stage took.
+
+The command line (``doppelganger match``) and the REST endpoint return the same dictionary::
+
+    {"faces": [{"box": [x0, y0, x1, y1], "probability": p,
+                "matches": [{"person", "image_id", "similarity", "distance", "same_person"}, ...]}, ...],
+     "query_face": i, "model": "<checkpoint sha-256>", "index": "<index version>",
+     "timings_ms": {"decode", "detect", "crop", "embed", "search", "total"}}
+
+Faces come largest first; ``query_face`` is the one the caller asked about (the largest by default). Look-alike
+mode: every face gets its ``k`` best matches whatever their scores, each with a calibrated ``similarity`` (0 to
+100) and ``same_person``, whether it passes the threshold fitted on LFW pairs, so a caller can say "no strong
+match" honestly. The photo is decoded in memory and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.calibration import Calibration
+from index.storage import GalleryIndex
+from model.faces.alignment import Template, align_face, lfw_template
+from model.faces.decode import load_image
+from model.faces.detector import Face, FaceDetector, NoFaceError
+from model.inference import Embedder, file_sha256
+from model.run import RunDir
+from model.transforms import preprocess_for
+
+DEFAULT_K = 5
+MAX_K = 100
+
+
+class Matcher:
+    """Searches one loaded index with the model that built it."""
+
+    def __init__(self, index: GalleryIndex, embedder: Embedder, detector: FaceDetector, template: Template | None = None) -> None:
+        if embedder.dim != index.manifest.dim or embedder.image_size != index.manifest.image_size:
+            raise ValueError(
+                f"the embedder (dimension {embedder.dim}, {embedder.image_size}px) does not fit the index "
+                f"(dimension {index.manifest.dim}, {index.manifest.image_size}px)"
+            )
+        self.index = index
+        self.embedder = embedder
+        self.detector = detector
+        self.template = template or lfw_template()
+        self.calibration = Calibration.from_dict(index.manifest.calibration)
+        self.preprocess = preprocess_for("lfw", embedder.image_size)
+
+    @classmethod
+    def load(cls, index_dir: Path, run_dir: Path | None = None, detector: FaceDetector | None = None) -> "Matcher":
+        """The index in ``index_dir`` with its model: the run the manifest names, or ``run_dir``, which must hold
+        the very checkpoint that built the index (``ModelMismatchError`` otherwise)."""
+        probe = GalleryIndex.load(index_dir)
+        run = RunDir(run_dir or probe.manifest.model_run)
+        probe.close()
+        checkpoint = run.checkpoint("best")
+        if not checkpoint.exists():
+            raise FileNotFoundError(f"{checkpoint} does not exist: the index needs the model that built it")
+        index = GalleryIndex.load(index_dir, model_hash=file_sha256(checkpoint))
+        return cls(index, Embedder.from_run(run.path), detector or FaceDetector())
+
+    def match(self, photo: bytes | str | Path, k: int = DEFAULT_K, face: int | None = None, aligned: bool = False) -> dict[str, Any]:
+        """Look-alikes of every face of ``photo``; ``aligned`` takes the photo as one LFW-style face frame."""
+        if not 1 <= k <= MAX_K:
+            raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
+        timings: dict[str, float] = {}
+        started = clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = round((now - clock) * 1000.0, 2)
+            clock = now
+
+        image = load_image(photo)
+        lap("decode")
+        if aligned:
+            width, height = image.size
+            faces = [Face((0.0, 0.0, float(width), float(height)), 1.0, np.zeros((5, 2)))]
+        else:
+            faces = self.detector.detect(image)
+            if not faces:
+                raise NoFaceError()
+        query = 0 if face is None else face
+        if not 0 <= query < len(faces):
+            raise ValueError(f"face {query} does not exist: the photo has {len(faces)} face(s), numbered 0 to {len(faces) - 1} by size")
+        lap("detect")
+        if aligned:
+            frames = [image.resize((self.template.size, self.template.size))]
+        else:
+            frames = [align_face(image, f, self.template) for f in faces]
+        inputs = np.stack([self.preprocess(frame) for frame in frames])
+        lap("crop")
+        embeddings = self.embedder.embed(inputs)
+        lap("embed")
+        results = self.index.search(embeddings, k)
+        lap("search")
+        timings["total"] = round((time.perf_counter() - started) * 1000.0, 2)
+        out_faces = []
+        for detected, matches in zip(faces, results):
+            cosines = np.array([m.cosine for m in matches])
+            similarity = self.calibration.similarity(cosines)
+            same = self.calibration.same_person(cosines)
+            out_faces.append({
+                "box": [round(float(v), 1) for v in detected.box],
+                "probability": round(float(detected.probability), 4),
+                "matches": [
+                    {
+                        "person": m.person, "image_id": m.image_id, "similarity": round(float(s), 1),
+                        "distance": round(m.distance, 4), "same_person": bool(flag),
+                    }
+                    for m, s, flag in zip(matches, similarity, same)
+                ],
+            })
+        return {
+            "faces": out_faces, "query_face": query, "model": self.index.manifest.model_hash,
+            "index": self.index.version, "timings_ms": timings,
+        }

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.calibration import Calibration, expected_calibration_error, fit_calibration
+from model.data.lfw import Pairs, unseen_pairs
+
+
+def test_expected_calibration_error_by_hand() -> None:
+    # Bin [0.1, 0.2): predictions 0.1, 0.1, outcomes 0, 1 -> |0.1 - 0.5| = 0.4, weight 1/2.
+    # Bin [0.9, 1.0]: predictions 0.9, 0.9, outcomes 1, 1 -> |0.9 - 1.0| = 0.1, weight 1/2.
+    ece = expected_calibration_error(np.array([0.1, 0.1, 0.9, 0.9]), np.array([0.0, 1.0, 1.0, 1.0]))
+    assert ece == pytest.approx(0.5 * 0.4 + 0.5 * 0.1)
+
+
+def test_unseen_pairs_drop_every_pair_touching_a_trained_person() -> None:
+    pairs = Pairs(
+        left=["A/A_0001.jpg", "B/B_0001.jpg", "C/C_0001.jpg"],
+        right=["A/A_0002.jpg", "C/C_0002.jpg", "D/D_0001.jpg"],
+        same=np.array([True, False, False]), fold=np.array([0, 0, 0]),
+    )
+    assert unseen_pairs(pairs, {"B"}).tolist() == [0, 2]
+    assert unseen_pairs(pairs, {"A", "D"}).tolist() == [1]
+
+
+def _synthetic(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    same = np.arange(n) % 2 == 0
+    cosines = np.where(same, rng.normal(0.6, 0.15, n), rng.normal(0.1, 0.15, n))
+    return cosines, same, np.arange(n) % 10
+
+
+def test_fit_recovers_a_sensible_curve_and_threshold() -> None:
+    cosines, same, folds = _synthetic()
+    calibration = fit_calibration(cosines, same, folds, source="synthetic")
+    # Two equal-variance Gaussians with equal priors: the Bayes threshold is the midpoint, 0.35, where P = 1/2.
+    assert calibration.threshold == pytest.approx(0.35, abs=0.05)
+    assert calibration.similarity(0.35) == pytest.approx(50.0, abs=6.0)
+    assert calibration.similarity(0.9) > 95.0 and calibration.similarity(-0.2) < 5.0
+    assert np.all(np.diff(calibration.similarity(np.linspace(-1, 1, 50))) > 0)
+    # Held-out accuracy of the threshold: Phi(0.25 / 0.15) = 95.2% for this separation.
+    assert calibration.heldout["accuracy"] == pytest.approx(0.952, abs=0.03)
+    assert calibration.heldout["ece"] < 0.06 and calibration.heldout["folds"] == 10
+    assert calibration.same_person(np.array([0.5, 0.2])).tolist() == [True, False]
+
+
+def test_round_trip_through_a_dict() -> None:
+    calibration = fit_calibration(*_synthetic(), source="synthetic")
+    assert Calibration.from_dict(calibration.to_dict()) == calibration
+
+
+def test_too_few_pairs_or_one_kind_only_is_refused() -> None:
+    cosines, same, folds = _synthetic(100)
+    with pytest.raises(ValueError, match="at least 200 pairs"):
+        fit_calibration(cosines, same, folds, source="x")
+    cosines, same, folds = _synthetic()
+    with pytest.raises(ValueError, match="both kinds"):
+        fit_calibration(cosines, np.ones_like(same), folds, source="x")

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.cli import main as cli_main
+from index.build import build_index
+from index.matcher import Matcher
+from index.storage import ModelMismatchError
+from model.faces.decode import ImageDecodeError
+from model.faces.detector import Face, NoFaceError
+
+
+class StubDetector:
+    """Two faces in fixed places, or none for a photo whose top-left pixel is black."""
+
+    def detect(self, image: Image.Image) -> list[Face]:
+        if image.getpixel((0, 0)) == (0, 0, 0):
+            return []
+        landmarks = np.array([[100, 110], [150, 110], [125, 140], [105, 165], [145, 165]], dtype=float)
+        return [
+            Face((60.0, 50.0, 190.0, 200.0), 0.999, landmarks),
+            Face((10.0, 10.0, 40.0, 45.0), 0.95, landmarks / 5 + 5),
+        ]
+
+
+@pytest.fixture(scope="module")
+def built(index_world, tmp_path_factory: pytest.TempPathFactory):
+    root, images, run = index_world
+    out = tmp_path_factory.mktemp("match-index")
+    build_index(run.path, images.root, out, root / "lfw", progress=False)
+    return images, run, out
+
+
+@pytest.fixture(scope="module")
+def matcher(built) -> Matcher:
+    _, _, out = built
+    return Matcher.load(out, detector=StubDetector())
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def test_an_aligned_gallery_image_finds_itself_first(built, matcher: Matcher) -> None:
+    images, _, _ = built
+    path = images.root / images.paths[7]
+    result = matcher.match(path.read_bytes(), k=3, aligned=True)
+    [face] = result["faces"]
+    best = face["matches"][0]
+    assert best["person"] == images.classes[images.labels[7]]
+    assert best["distance"] < 0.05
+    # The calibration of this untrained model is what it is; the scores must follow it.
+    assert best["similarity"] == round(float(matcher.calibration.similarity(1 - best["distance"] ** 2 / 2)), 1)
+    assert best["same_person"] is bool(matcher.calibration.same_person(1 - best["distance"] ** 2 / 2))
+    assert [m["similarity"] for m in face["matches"]] == sorted((m["similarity"] for m in face["matches"]), reverse=True)
+    assert result["query_face"] == 0 and result["index"] == matcher.index.version
+    assert set(result["timings_ms"]) == {"decode", "detect", "crop", "embed", "search", "total"}
+    json.dumps(result)
+
+
+def test_every_face_gets_matches_largest_first_and_the_query_can_be_chosen(matcher: Matcher) -> None:
+    photo = _jpeg(Image.new("RGB", (320, 240), (120, 90, 80)))
+    result = matcher.match(photo, k=2, face=1)
+    assert [f["box"] for f in result["faces"]] == [[60.0, 50.0, 190.0, 200.0], [10.0, 10.0, 40.0, 45.0]]
+    assert result["query_face"] == 1 and all(len(f["matches"]) == 2 for f in result["faces"])
+    with pytest.raises(ValueError, match="has 2 face"):
+        matcher.match(photo, face=2)
+
+
+def test_no_face_bad_bytes_and_bad_k_are_clear_errors(matcher: Matcher) -> None:
+    with pytest.raises(NoFaceError, match="no face found"):
+        matcher.match(_jpeg(Image.new("RGB", (100, 100))))
+    with pytest.raises(ImageDecodeError):
+        matcher.match(b"definitely not an image")
+    with pytest.raises(ValueError, match="k must be between 1 and 100"):
+        matcher.match(_jpeg(Image.new("RGB", (100, 100), (9, 9, 9))), k=0)
+
+
+def test_a_run_other_than_the_one_that_built_the_index_is_refused(built, fake_run, tmp_path: Path) -> None:
+    images, _, out = built
+    other = fake_run(tmp_path / "other", images, dim=16)
+    import torch
+
+    from model.networks import EmbeddingNet
+
+    torch.manual_seed(5)
+    torch.save({"model": EmbeddingNet("small_cnn", 16, pretrained=False).state_dict(), "epoch": 0}, other.checkpoint("best"))
+    with pytest.raises(ModelMismatchError, match="was built by model"):
+        Matcher.load(out, run_dir=other.path, detector=StubDetector())
+
+
+def test_the_match_command_prints_the_endpoint_json(built, capsys: pytest.CaptureFixture[str]) -> None:
+    images, _, out = built
+    assert cli_main(["match", str(images.root / images.paths[0]), "--index", str(out), "--aligned", "-k", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["faces"][0]["matches"][0]["person"] == images.classes[0]
+    assert cli_main(["match", str(images.root / images.paths[0]), "--index", str(out), "--aligned"]) == 0
+    text = capsys.readouterr().out
+    assert "face 0:" in text and images.classes[0] in text and "timings (ms)" in text
+
+
+def test_the_match_command_reports_a_missing_index_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photo = tmp_path / "p.jpg"
+    Image.new("RGB", (10, 10)).save(photo)
+    assert cli_main(["match", str(photo), "--index", str(tmp_path / "none")]) == 2
+    assert "doppelganger index build" in capsys.readouterr().err
