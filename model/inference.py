@@ -1,11 +1,39 @@
-"""Embedding images with a trained network: batched, in inference mode, on every core."""
+"""Embedding images with a trained network: batched, in inference mode, on every core.
+
+``embed_images(net, images)`` is the plain eager path that training and evaluation use. ``Embedder`` is the fast
+path for index builds and requests; it takes the same uint8 images and gives the same unit-length rows, through
+one of these backends (``bench/embed_speed.py`` measures each; ``docs/performance.md`` has the figures):
+
+- ``"torch"``: eager PyTorch in inference mode, with batch norm folded into the convolutions (``torch.fx``) and
+  the network and its input in channels-last memory format.
+- ``"onnx"``: the network exported to ONNX (uint8 NHWC in, the cast, transpose and normalisation inside the
+  graph) and run by ONNX Runtime. Needs the ``onnxruntime`` and ``onnx`` packages; without them ``"auto"`` falls
+  back to ``"torch"``. ``Embedder.from_run`` caches the export next to the checkpoint (``best.onnx``), keyed by
+  the checkpoint's SHA-256, so a retrained checkpoint is never served by a stale export.
+- ``"auto"``: the fastest exact (float32) backend available: ``"onnx"`` if ONNX Runtime imports, else ``"torch"``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Iterator
+
 import numpy as np
 import torch
+from torch import nn
 
 from model.transforms import to_float_batch
+
+BACKENDS = ("auto", "torch", "onnx")
+ONNX_EXPORT_VERSION = "1"
+"""Bump when the exported graph changes (inputs, opset, wrapper): older cached exports are then rebuilt."""
+ONNX_OPSET = 17
+_KEY = "doppelganger_key"
 
 
 def embed_images(net: torch.nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -20,3 +48,207 @@ def embed_images(net: torch.nn.Module, images: np.ndarray, batch_size: int = 256
     if not out:
         return np.zeros((0, getattr(net, "dim", 0)), dtype=np.float32)
     return np.concatenate(out)
+
+
+class Uint8Input(nn.Module):
+    """``net`` taking uint8 images (N, H, W, 3) directly: the cast to [0, 1] and the transpose happen inside, so an
+    exported graph does them too."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images.permute(0, 3, 1, 2).float() * (1.0 / 255.0))
+
+
+def onnx_available() -> bool:
+    """Whether ONNX Runtime and the ``onnx`` package import (both are needed for the ``"onnx"`` backend)."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def file_sha256(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fuse_conv_bn(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` (in eval mode) with every batch norm that follows a convolution folded into it."""
+    from torch.fx.experimental.optimization import fuse
+
+    return fuse(net.eval(), inplace=False)
+
+
+def export_onnx(net: nn.Module, image_size: int, key: str = "") -> bytes:
+    """``net`` as an ONNX model taking uint8 (N, S, S, 3) images, any N; ``key`` goes into its metadata."""
+    import onnx
+
+    wrapped = Uint8Input(net).eval()
+    example = torch.zeros(2, image_size, image_size, 3, dtype=torch.uint8)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated, but needs nothing beyond torch
+        torch.onnx.export(
+            wrapped, (example,), buffer, dynamo=False, opset_version=ONNX_OPSET,
+            input_names=["images"], output_names=["embeddings"],
+            dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},
+        )
+    model = onnx.load_from_string(buffer.getvalue())
+    entry = model.metadata_props.add()
+    entry.key, entry.value = _KEY, key
+    return model.SerializeToString()
+
+
+def onnx_cache_key(checkpoint_sha256: str, image_size: int) -> str:
+    return f"v{ONNX_EXPORT_VERSION}-opset{ONNX_OPSET}-size{image_size}-{checkpoint_sha256}"
+
+
+def _session(model: bytes | str, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def _session_key(session) -> str | None:
+    return session.get_modelmeta().custom_metadata_map.get(_KEY)
+
+
+def cached_onnx_session(net: nn.Module, image_size: int, key: str, path: Path | None, threads: int):
+    """An ONNX Runtime session of ``net``: from ``path`` when the export there carries ``key``, else exported
+    afresh (and written to ``path`` aside-then-renamed, when given and writable)."""
+    if path is not None and Path(path).exists():
+        try:
+            session = _session(str(path), threads)
+            if _session_key(session) == key:
+                return session
+        except Exception:  # a damaged or foreign file: export again
+            pass
+    model = export_onnx(net, image_size, key)
+    if path is not None:
+        tmp = Path(path).with_name(Path(path).name + f".{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(model)
+            os.replace(tmp, path)
+        except OSError:  # a read-only run directory: keep the export in memory
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return _session(model, threads)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+class Embedder:
+    """uint8 images (N, S, S, 3) -> float32 unit-length embeddings (N, dim), in batches, on a chosen backend.
+
+    ``backend``: ``"auto"``, ``"torch"`` or ``"onnx"`` (module docstring). ``threads``: 0 for every core.
+    ``channels_last`` and ``fuse`` tune the ``"torch"`` backend (both on by default: each helped in
+    ``bench/embed_speed.py``). ``onnx_path`` and ``onnx_key`` cache the ONNX export (``from_run`` sets them).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        image_size: int,
+        backend: str = "auto",
+        threads: int = 0,
+        batch_size: int = 256,
+        channels_last: bool = True,
+        fuse: bool = True,
+        onnx_path: Path | None = None,
+        onnx_key: str | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.dim = int(getattr(net, "dim"))
+        self.image_size = int(image_size)
+        self.threads = threads if threads > 0 else (os.cpu_count() or 1)
+        self.batch_size = batch_size
+        net = net.eval()
+        if backend == "auto":
+            backend = "onnx" if onnx_available() else "torch"
+        elif backend == "onnx" and not onnx_available():
+            warnings.warn("onnxruntime or onnx is not installed: embedding with the torch backend", stacklevel=2)
+            backend = "torch"
+        self.backend = backend
+        self._session = None
+        self._module: nn.Module | None = None
+        self._channels_last = channels_last
+        if backend == "onnx":
+            key = onnx_key or onnx_cache_key(_state_sha256(net), self.image_size)
+            self._session = cached_onnx_session(net, self.image_size, key, onnx_path, self.threads)
+        else:
+            module = fuse_conv_bn(net) if fuse else net
+            if channels_last:
+                module = module.to(memory_format=torch.channels_last)
+            self._module = module
+
+    @classmethod
+    def from_run(cls, run_dir, backend: str = "auto", threads: int = 0, which: str = "best", **options) -> "Embedder":
+        """The embedder of a run's checkpoint ``which``; the ONNX export is cached as ``checkpoints/<which>.onnx``."""
+        from model.run import RunDir
+
+        run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        config = run.config()
+        checkpoint = run.checkpoint(which)
+        net = run.load_model(which)
+        if backend in ("auto", "onnx") and onnx_available():
+            options.setdefault("onnx_path", checkpoint.with_suffix(".onnx"))
+            options.setdefault("onnx_key", onnx_cache_key(file_sha256(checkpoint), config.image_size))
+        return cls(net, config.image_size, backend=backend, threads=threads, **options)
+
+    def __repr__(self) -> str:
+        return f"Embedder(backend={self.backend!r}, dim={self.dim}, image_size={self.image_size}, threads={self.threads})"
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """uint8 images (N, S, S, 3) -> float32 (N, dim), rows of unit length."""
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[1:] != (self.image_size, self.image_size, 3):
+            raise ValueError(f"expected uint8 images (N, {self.image_size}, {self.image_size}, 3), got {images.shape}")
+        if images.dtype != np.uint8:
+            raise ValueError(f"expected uint8 images, got {images.dtype}")
+        out = np.empty((len(images), self.dim), dtype=np.float32)
+        if self._session is not None:
+            for start in range(0, len(images), self.batch_size):
+                batch = np.ascontiguousarray(images[start : start + self.batch_size])
+                out[start : start + len(batch)] = self._session.run(None, {"images": batch})[0]
+            return out
+        with torch.inference_mode(), _torch_threads(self.threads):
+            for start in range(0, len(images), self.batch_size):
+                batch = torch.from_numpy(np.ascontiguousarray(images[start : start + self.batch_size]))
+                # NHWC memory permuted to NCHW is already channels-last; .float() keeps that layout.
+                x = batch.permute(0, 3, 1, 2).float().mul_(1.0 / 255.0)
+                if not self._channels_last:
+                    x = x.contiguous()
+                out[start : start + len(batch)] = self._module(x).numpy()
+        return out
+
+    __call__ = embed
+
+
+def _state_sha256(net: nn.Module) -> str:
+    """A hash of the network's weights: the ONNX cache key when no checkpoint file is at hand."""
+    digest = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
