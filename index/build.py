@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -133,22 +133,53 @@ def lfw_calibration(run: RunDir, embedder: Embedder, lfw_dir: Path, workers: int
     return calibrate_on_lfw(embed_paths, read_pairs(pairs_file), trained_people(run))
 
 
+@dataclass(frozen=True)
+class GallerySource:
+    """One folder of the gallery: ``ROOT/<Person>/<image>``, of a ``kind`` (``index.gallery``). Its images are
+    recorded as ``prefix + "<Person>/<image>"``: the first source of an index has no prefix, later ones
+    (people added by the admin, say) their own."""
+
+    root: Path
+    kind: str = "auto"
+    prefix: str = ""
+
+    def to_dict(self, kind: str) -> dict[str, str]:
+        return {"root": str(self.root), "kind": kind, "prefix": self.prefix}
+
+
+def source_prefix(path: str, prefixes: Iterable[str]) -> str | None:
+    """The prefix of the gallery source that ``path`` belongs to: the longest one it starts with."""
+    return max((p for p in prefixes if path.startswith(p)), key=len, default=None)
+
+
 def build_index(
     run_dir: Path,
-    gallery_dir: Path,
+    galleries: Sequence[GallerySource] | Path,
     index_dir: Path,
     lfw_dir: Path,
     factory: str = DEFAULT_FACTORY,
-    kind: str = "auto",
+    exclude_people: Iterable[str] = (),
+    full: bool = False,
     workers: int = 0,
     embedder: Embedder | None = None,
     crop: Callable[[bytes], Image.Image] | None = None,
     progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
-    """Build (or rebuild, incrementally) the index of ``gallery_dir`` in ``index_dir`` with the run's best model."""
+    """Build (or rebuild) the index of ``galleries`` in ``index_dir`` with the run's best model.
+
+    Incremental unless ``full``; ``exclude_people`` are left out (people removed from a read-only gallery).
+    ``on_progress(done, total)`` is called as images are embedded.
+    """
     started = time.perf_counter()
-    if kind not in GALLERY_KINDS:
-        raise ValueError(f"gallery kind {kind!r} is not one of {', '.join(GALLERY_KINDS)}")
+    if isinstance(galleries, (str, Path)):
+        galleries = [GallerySource(Path(galleries))]
+    prefixes = [g.prefix for g in galleries]
+    if not galleries or len(set(prefixes)) != len(prefixes):
+        raise ValueError(f"give one or more galleries with distinct prefixes, got {prefixes}")
+    for gallery in galleries:
+        if gallery.kind not in GALLERY_KINDS:
+            raise ValueError(f"gallery kind {gallery.kind!r} is not one of {', '.join(GALLERY_KINDS)}")
     run = RunDir(run_dir)
     checkpoint = run.checkpoint("best")
     if not run.exists() or not checkpoint.exists():
@@ -157,9 +188,12 @@ def build_index(
     if config.dataset != "lfw":
         raise ValueError(f"{run.path} was trained on {config.dataset}; a face index needs a model trained on LFW")
     model_hash = file_sha256(checkpoint)
-    gallery_dir = Path(gallery_dir)
-    images = scan_gallery(gallery_dir)
-    kind = detect_kind(gallery_dir, images) if kind == "auto" else kind
+    excluded = set(exclude_people)
+    sources: list[tuple[GallerySource, str, list[GalleryImage]]] = []
+    for gallery in galleries:
+        found = [image for image in scan_gallery(Path(gallery.root)) if image.person not in excluded]
+        kind = gallery.kind if gallery.kind != "auto" else (detect_kind(Path(gallery.root), found) if found else "aligned")
+        sources.append((gallery, kind, [GalleryImage(i.person, gallery.prefix + i.path, i.content_hash) for i in found]))
     workers = workers or (os.cpu_count() or 1)
     embedder = embedder or Embedder.from_run(run.path)
 
@@ -177,50 +211,63 @@ def build_index(
             old.close()
         next_id = int(old_ids.max()) + 1 if len(old_ids) else 0
         previous_paths = {record.path for record in old_records}
-        if previous.model_hash == model_hash and previous.gallery_kind == kind and previous.dim == embedder.dim:
+        # A source whose kind changed (aligned <-> photos) crops its images differently: embed them again.
+        unchanged = {(g["prefix"], g["kind"]) for g in previous.galleries}
+        stable = [g.prefix for g, kind, _ in sources if (g.prefix, kind) in unchanged]
+        if not full and previous.model_hash == model_hash and previous.dim == embedder.dim:
             for record, vector in zip(old_records, old_vectors):
-                reusable[(record.path, record.content_hash)] = (record.id, vector)
+                if source_prefix(record.path, [g.prefix for g, _, _ in sources]) in stable:
+                    reusable[(record.path, record.content_hash)] = (record.id, vector)
 
     records: list[ImageRecord] = []
     vectors: list[np.ndarray] = []
-    pending: list[GalleryImage] = []
-    for image in images:
-        kept = reusable.get((image.path, image.content_hash))
-        if kept is None:
-            pending.append(image)
-        else:
-            records.append(ImageRecord(kept[0], image.person, image.path, image.content_hash, model_hash))
-            vectors.append(kept[1])
+    pending: list[tuple[GallerySource, str, list[GalleryImage]]] = []
+    for gallery, kind, images in sources:
+        todo = []
+        for image in images:
+            kept = reusable.get((image.path, image.content_hash))
+            if kept is None:
+                todo.append(image)
+            else:
+                records.append(ImageRecord(kept[0], image.person, image.path, image.content_hash, model_hash))
+                vectors.append(kept[1])
+        pending.append((gallery, kind, todo))
     kept_count = len(records)
+    total = sum(len(todo) for _, _, todo in pending)
 
     preprocess = preprocess_for("lfw", embedder.image_size)
-    by_path = {image.path: image for image in pending}
-    pending_paths = [image.path for image in pending]
-    if kind == "aligned":
-        batches = aligned_batches(gallery_dir, pending_paths, preprocess, workers)
-    else:
-        if crop is None:
-            crop = photo_cropper()
-        batches = photo_batches(gallery_dir, pending_paths, preprocess, crop)
     skipped: dict[str, str] = {}
+    done = 0
     embed_started = time.perf_counter()
-    with tqdm(total=len(pending_paths), desc="embedding", unit="img", disable=not progress) as bar:
-        for chunk, inputs, failed in batches:
-            good = [i for i, path in enumerate(chunk) if path not in failed]
-            skipped.update(failed)
-            if good:
-                embedded = embedder.embed(inputs[good])
-                for row, i in enumerate(good):
-                    image = by_path[chunk[i]]
-                    records.append(ImageRecord(next_id, image.person, image.path, image.content_hash, model_hash))
-                    vectors.append(embedded[row])
-                    next_id += 1
-            bar.update(len(chunk))
+    with tqdm(total=total, desc="embedding", unit="img", disable=not progress) as bar:
+        for gallery, kind, todo in pending:
+            by_path = {image.path[len(gallery.prefix):]: image for image in todo}
+            paths = list(by_path)
+            if kind == "aligned":
+                batches = aligned_batches(Path(gallery.root), paths, preprocess, workers)
+            else:
+                crop = crop or photo_cropper()
+                batches = photo_batches(Path(gallery.root), paths, preprocess, crop)
+            for chunk, inputs, failed in batches:
+                good = [i for i, path in enumerate(chunk) if path not in failed]
+                skipped.update({gallery.prefix + path: reason for path, reason in failed.items()})
+                if good:
+                    embedded = embedder.embed(inputs[good])
+                    for row, i in enumerate(good):
+                        image = by_path[chunk[i]]
+                        records.append(ImageRecord(next_id, image.person, image.path, image.content_hash, model_hash))
+                        vectors.append(embedded[row])
+                        next_id += 1
+                bar.update(len(chunk))
+                done += len(chunk)
+                if on_progress is not None:
+                    on_progress(done, total)
     embed_seconds = time.perf_counter() - embed_started
     if not records:
-        raise ValueError(f"no image of {gallery_dir} could be embedded: {len(skipped)} skipped, for example {next(iter(skipped.items()))}")
+        example = next(iter(skipped.items()), ("-", "the galleries hold no images"))
+        raise ValueError(f"no gallery image could be embedded: {len(skipped)} skipped, for example {example[0]}: {example[1]}")
 
-    if previous is not None and previous.model_hash == model_hash and previous.calibration:
+    if previous is not None and previous.model_hash == model_hash and previous.calibration and not full:
         calibration = previous.calibration
     else:
         calibration = lfw_calibration(run, embedder, lfw_dir, workers).to_dict()
@@ -228,20 +275,21 @@ def build_index(
     order = np.argsort([r.id for r in records], kind="stable")
     records = [records[i] for i in order]
     matrix = np.stack(vectors)[order].astype(np.float32)
+    current_paths = {image.path for _, _, images in sources for image in images}
     report = BuildReport(
         version="", count=len(records), embedded=len(records) - kept_count, kept=kept_count,
-        removed=len(previous_paths - {image.path for image in images}), skipped=skipped, embed_seconds=embed_seconds,
+        removed=len(previous_paths - current_paths), skipped=skipped, embed_seconds=embed_seconds,
     )
     manifest = Manifest(
         model_hash=model_hash, model_run=str(run.path), dim=int(matrix.shape[1]), image_size=embedder.image_size,
-        count=len(records), factory=factory, gallery=str(gallery_dir), gallery_kind=kind, built_at="",
-        build_seconds=0.0, calibration=calibration,
+        count=len(records), factory=factory, galleries=[g.to_dict(kind) for g, kind, _ in sources],
+        built_at="", build_seconds=0.0, calibration=calibration,
     )
     report.seconds = time.perf_counter() - started
     manifest.build_seconds = round(report.seconds, 3)
     manifest.stats = {
         "embedded": report.embedded, "kept": report.kept, "removed": report.removed, "skipped": len(skipped),
-        "images_per_second": round(report.images_per_second, 1),
+        "images_per_second": round(report.images_per_second, 1), "excluded_people": sorted(excluded),
     }
     folder = store.publish(manifest, records, matrix)
     report.version = folder.name
@@ -252,10 +300,11 @@ def main(args: argparse.Namespace) -> BuildReport:
     from model.settings import get_settings
 
     settings = get_settings()
-    gallery = Path(args.gallery) if args.gallery else image_dir(settings.lfw_dir)
+    folders = [Path(g) for g in args.gallery] if args.gallery else [image_dir(settings.lfw_dir)]
+    galleries = [GallerySource(folder, args.kind, "" if i == 0 else f"{folder.name}/") for i, folder in enumerate(folders)]
     report = build_index(
-        Path(args.run) if args.run else settings.model_run, gallery, Path(args.out) if args.out else settings.index_dir, settings.lfw_dir,
-        factory=args.factory, kind=args.kind, workers=args.workers, progress=True,
+        Path(args.run) if args.run else settings.model_run, galleries, Path(args.out) if args.out else settings.index_dir,
+        settings.lfw_dir, factory=args.factory, full=args.full, workers=args.workers, progress=True,
     )
     print(
         f"index {report.version}: {report.count} images ({report.embedded} embedded, {report.kept} kept, "

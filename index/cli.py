@@ -23,7 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     build.add_argument("--run", default=None, help="the trained run (default: $DOPPELGANGER_MODEL_RUN, runs/default)")
-    build.add_argument("--gallery", default=None, help="folder of <Person>/<image> files (default: LFW's deep-funneled images)")
+    build.add_argument(
+        "--gallery", action="append", default=None,
+        help="folder of <Person>/<image> files (default: LFW's deep-funneled images); repeat to join several, the "
+        "images of the second and later ones being named <folder name>/<Person>/<image>",
+    )
     build.add_argument("--out", default=None, help="index folder (default: $DOPPELGANGER_INDEX_DIR, indexes/lfw)")
     build.add_argument("--factory", default="Flat", help="FAISS index-factory string: Flat (exact, default), HNSW32, IVF256,PQ16, ...")
     build.add_argument(
@@ -31,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="aligned: LFW-style 250x250 face frames; photos: whole photos, faces detected and cropped first; "
         "auto: aligned when every image is 250x250 (default)",
     )
+    build.add_argument("--full", action="store_true", help="embed every image again, even unchanged ones")
     build.add_argument("--workers", type=int, default=0, help="decoding processes (0: one per core)")
     build.set_defaults(func=module_handler("index.build"))
 

@@ -26,8 +26,8 @@ class Manifest:
     count: int
     factory: str
     """The FAISS index-factory string of the index under the id map ("Flat", "HNSW32", "IVF256,PQ16", ...)."""
-    gallery: str
-    gallery_kind: str
+    galleries: list[dict[str, str]]
+    """The gallery folders: ``root``, ``kind`` (aligned or photos) and the ``prefix`` of their image paths."""
     built_at: str
     """UTC time the version was published, ISO 8601."""
     build_seconds: float

@@ -164,6 +164,11 @@ class GalleryIndex:
     def __len__(self) -> int:
         return int(self.vectors.ntotal)
 
+    def image_file(self, path: str) -> Path:
+        """The file of a gallery image, from its recorded path (the gallery it came from is the longest prefix)."""
+        source = max((g for g in self.manifest.galleries if path.startswith(g["prefix"])), key=lambda g: len(g["prefix"]))
+        return Path(source["root"]) / path[len(source["prefix"]):]
+
     def search(self, queries: np.ndarray, k: int) -> list[list[Match]]:
         """The ``k`` best gallery images for each query embedding, best first."""
         cosines, ids = search(self.vectors, queries, k)

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import index.build as build
-from index.build import build_index
+from index.build import GallerySource, build_index
 from index.metadata import MetadataStore
 from index.storage import GalleryIndex, IndexDir
 from model.faces.detector import NoFaceError
@@ -36,7 +36,7 @@ def test_first_build_embeds_every_image_and_calibrates_on_unseen_pairs(world) ->
     assert (report.count, report.embedded, report.kept, report.removed) == (72, 72, 0, 0)
     index = GalleryIndex.load(out)
     manifest = index.manifest
-    assert manifest.gallery_kind == "aligned" and manifest.dim == 16 and manifest.image_size == 32
+    assert manifest.galleries == [{"root": str(gallery), "kind": "aligned", "prefix": ""}] and manifest.dim == 16 and manifest.image_size == 32
     assert manifest.calibration["pairs"] == 300 and "never trained on" in manifest.calibration["source"]
     assert manifest.stats["embedded"] == 72 and manifest.version == report.version
 
@@ -99,7 +99,7 @@ def test_a_failed_rebuild_leaves_the_previous_index_serving(world, monkeypatch: 
 def test_unreadable_files_are_skipped_with_their_reason(world) -> None:
     gallery, run, lfw_dir, out = world
     (gallery / "Ada_Lovelace" / "broken.jpg").write_bytes(b"not a jpeg at all")
-    report = build_index(run.path, gallery, out, lfw_dir, kind="aligned", progress=False)
+    report = build_index(run.path, [GallerySource(gallery, "aligned")], out, lfw_dir, progress=False)
     assert report.count == 72 and list(report.skipped) == ["Ada_Lovelace/broken.jpg"]
 
 
@@ -121,7 +121,7 @@ def test_a_photo_gallery_goes_through_the_face_crop_and_skips_faceless_photos(wo
     report = build_index(run.path, photos, out, lfw_dir, crop=crop, progress=False)
     assert len(crops) == 4 and report.count == 3
     assert "no face found" in next(iter(report.skipped.values()))
-    assert GalleryIndex.load(out).manifest.gallery_kind == "photos"
+    assert GalleryIndex.load(out).manifest.galleries[0]["kind"] == "photos"
 
 
 def test_a_run_that_is_not_a_face_model_or_not_trained_is_refused(world, tmp_path: Path) -> None:
@@ -130,3 +130,29 @@ def test_a_run_that_is_not_a_face_model_or_not_trained_is_refused(world, tmp_pat
         build_index(tmp_path / "nothing", gallery, out, lfw_dir, progress=False)
     with pytest.raises(FileNotFoundError, match="gallery folder"):
         build_index(run.path, tmp_path / "absent", out, lfw_dir, progress=False)
+
+
+def test_a_second_gallery_of_photos_joins_the_first_and_excluded_people_are_left_out(world, tmp_path: Path) -> None:
+    gallery, run, lfw_dir, out = world
+    added = tmp_path / "added"
+    (added / "Newcomer").mkdir(parents=True)
+    Image.fromarray(np.full((300, 400, 3), 90, np.uint8)).save(added / "Newcomer" / "selfie.jpg")
+    progress: list[tuple[int, int]] = []
+    report = build_index(
+        run.path, [GallerySource(gallery), GallerySource(added, "photos", "added/")], out, lfw_dir,
+        exclude_people={"Ada_Lovelace"}, crop=lambda data: Image.new("RGB", (250, 250), (1, 2, 3)),
+        progress=False, on_progress=lambda done, total: progress.append((done, total)),
+    )
+    assert report.count == 72 - 6 + 1 and progress[-1] == (67, 67)
+    index = GalleryIndex.load(out)
+    paths = {r.path: r for r in index.metadata.records()}
+    assert "added/Newcomer/selfie.jpg" in paths and not any(p.startswith("Ada_Lovelace/") for p in paths)
+    assert index.image_file("added/Newcomer/selfie.jpg") == added / "Newcomer" / "selfie.jpg"
+    # Rebuilt with the same sources: nothing is embedded again.
+    again = build_index(
+        run.path, [GallerySource(gallery), GallerySource(added, "photos", "added/")], out, lfw_dir,
+        exclude_people={"Ada_Lovelace"}, progress=False,
+    )
+    assert (again.embedded, again.kept) == (0, 67)
+    full = build_index(run.path, [GallerySource(gallery)], out, lfw_dir, full=True, progress=False)
+    assert (full.embedded, full.kept, full.removed) == (72, 0, 1)

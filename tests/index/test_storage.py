@@ -13,8 +13,8 @@ from index.storage import GalleryIndex, IndexDir, IndexMissingError, ModelMismat
 
 def _manifest(model_hash: str = "m" * 64, factory: str = "Flat") -> Manifest:
     return Manifest(
-        model_hash=model_hash, model_run="runs/x", dim=8, image_size=32, count=0, factory=factory, gallery="g",
-        gallery_kind="aligned", built_at="", build_seconds=0.0,
+        model_hash=model_hash, model_run="runs/x", dim=8, image_size=32, count=0, factory=factory, galleries=[{"root": "g", "kind": "aligned", "prefix": ""}, {"root": "added", "kind": "photos", "prefix": "added/"}],
+        built_at="", build_seconds=0.0,
         calibration={"slope": 10.0, "intercept": -4.0, "threshold": 0.4, "pairs": 600, "heldout": {}, "source": "test"},
     )
 
@@ -96,3 +96,10 @@ def test_a_loaded_index_survives_a_rebuild_underneath_it(tmp_path: Path) -> None
     records, vectors = _gallery(6)
     [matches] = serving.search(vectors[:1], k=1)
     assert matches[0].image_id == 0 and len(serving) == 6
+
+
+def test_image_files_resolve_to_the_gallery_they_came_from(tmp_path: Path) -> None:
+    IndexDir(tmp_path).publish(_manifest(), *_gallery(3))
+    index = GalleryIndex.load(tmp_path)
+    assert index.image_file("Person_1/1.jpg") == Path("g/Person_1/1.jpg")
+    assert index.image_file("added/Someone/a.jpg") == Path("added/Someone/a.jpg")
