@@ -24,7 +24,7 @@ import numpy as np
 from index.calibration import Calibration
 from index.storage import GalleryIndex
 from model.faces.alignment import Template, align_face, lfw_template
-from model.faces.decode import load_image
+from model.faces.decode import MAX_BYTES, MAX_PIXELS, load_image
 from model.faces.detector import Face, FaceDetector, NoFaceError
 from model.inference import Embedder, file_sha256
 from model.run import RunDir
@@ -37,7 +37,10 @@ MAX_K = 100
 class Matcher:
     """Searches one loaded index with the model that built it."""
 
-    def __init__(self, index: GalleryIndex, embedder: Embedder, detector: FaceDetector, template: Template | None = None) -> None:
+    def __init__(
+        self, index: GalleryIndex, embedder: Embedder, detector: FaceDetector, template: Template | None = None,
+        max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
+    ) -> None:
         if embedder.dim != index.manifest.dim or embedder.image_size != index.manifest.image_size:
             raise ValueError(
                 f"the embedder (dimension {embedder.dim}, {embedder.image_size}px) does not fit the index "
@@ -49,9 +52,10 @@ class Matcher:
         self.template = template or lfw_template()
         self.calibration = Calibration.from_dict(index.manifest.calibration)
         self.preprocess = preprocess_for("lfw", embedder.image_size)
+        self.max_bytes, self.max_pixels = max_bytes, max_pixels
 
     @classmethod
-    def load(cls, index_dir: Path, run_dir: Path | None = None, detector: FaceDetector | None = None) -> "Matcher":
+    def load(cls, index_dir: Path, run_dir: Path | None = None, detector: FaceDetector | None = None, **limits: int) -> "Matcher":
         """The index in ``index_dir`` with its model: the run the manifest names, or ``run_dir``, which must hold
         the very checkpoint that built the index (``ModelMismatchError`` otherwise)."""
         probe = GalleryIndex.load(index_dir)
@@ -61,7 +65,7 @@ class Matcher:
         if not checkpoint.exists():
             raise FileNotFoundError(f"{checkpoint} does not exist: the index needs the model that built it")
         index = GalleryIndex.load(index_dir, model_hash=file_sha256(checkpoint))
-        return cls(index, Embedder.from_run(run.path), detector or FaceDetector())
+        return cls(index, Embedder.from_run(run.path), detector or FaceDetector(), **limits)
 
     def match(self, photo: bytes | str | Path, k: int = DEFAULT_K, face: int | None = None, aligned: bool = False) -> dict[str, Any]:
         """Look-alikes of every face of ``photo``; ``aligned`` takes the photo as one LFW-style face frame."""
@@ -76,7 +80,7 @@ class Matcher:
             timings[stage] = round((now - clock) * 1000.0, 2)
             clock = now
 
-        image = load_image(photo)
+        image = load_image(photo, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
         lap("decode")
         if aligned:
             width, height = image.size

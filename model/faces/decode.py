@@ -29,6 +29,14 @@ class ImageDecodeError(ValueError):
     """The input is not a photo we can read; the message says what was wrong and what to do."""
 
 
+class ImageTooLargeError(ImageDecodeError):
+    """The file has more bytes, or its header more pixels, than the limits allow."""
+
+
+class UnsupportedImageError(ImageDecodeError):
+    """The file is not a JPEG, PNG or WebP image (or not an image at all)."""
+
+
 def load_image(source: bytes | str | Path, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES) -> Image.Image:
     """``source`` (the file's bytes or its path) as an upright 8-bit RGB image without metadata.
 
@@ -41,12 +49,14 @@ def load_image(source: bytes | str | Path, max_pixels: int = MAX_PIXELS, max_byt
         try:
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
         except UnidentifiedImageError as error:
-            raise ImageDecodeError(f"the file is not {_ACCEPTED}: upload a photo in one of those formats") from error
+            raise UnsupportedImageError(f"the file is not {_ACCEPTED}: upload a photo in one of those formats") from error
         except Image.DecompressionBombError as error:
-            raise ImageDecodeError(_too_many_pixels(max_pixels)) from error
+            raise ImageTooLargeError(_too_many_pixels(max_pixels)) from error
+        except (OSError, SyntaxError, ValueError) as error:  # a header cut short or mangled
+            raise ImageDecodeError(f"the file is truncated or corrupt ({error}): upload the complete photo again") from error
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageDecodeError(f"{_too_many_pixels(max_pixels)} (this one is {width} x {height})")
+        raise ImageTooLargeError(f"{_too_many_pixels(max_pixels)} (this one is {width} x {height})")
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
@@ -63,12 +73,12 @@ def _read(source: bytes | str | Path, max_bytes: int) -> bytes:
         path = Path(source)
         size = path.stat().st_size
         if size > max_bytes:
-            raise ImageDecodeError(_too_many_bytes(size, max_bytes))
+            raise ImageTooLargeError(_too_many_bytes(size, max_bytes))
         source = path.read_bytes()
     if not source:
         raise ImageDecodeError(f"the file is empty: upload {_ACCEPTED}")
     if len(source) > max_bytes:
-        raise ImageDecodeError(_too_many_bytes(len(source), max_bytes))
+        raise ImageTooLargeError(_too_many_bytes(len(source), max_bytes))
     return bytes(source)
 
 

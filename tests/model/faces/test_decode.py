@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.faces.decode import ImageDecodeError, load_image
+from model.faces.decode import ImageDecodeError, ImageTooLargeError, UnsupportedImageError, load_image
 
 
 def _encode(image: Image.Image, format: str, **options) -> bytes:
@@ -130,3 +130,32 @@ def test_too_many_bytes_are_refused(tmp_path) -> None:
     path.write_bytes(data)
     with pytest.raises(ImageDecodeError, match="MiB"):
         load_image(path, max_bytes=len(data) - 1)
+
+
+def test_the_error_kinds_tell_too_large_and_unsupported_from_corrupt() -> None:
+    with pytest.raises(ImageTooLargeError):
+        load_image(_png_header(50_000, 50_000))
+    with pytest.raises(ImageTooLargeError):
+        load_image(b"x" * 100, max_bytes=10)
+    with pytest.raises(UnsupportedImageError):
+        load_image(_encode(Image.new("RGB", (8, 8)), "GIF"))
+    with pytest.raises(ImageDecodeError) as corrupt:
+        load_image(_encode(Image.new("RGB", (64, 64)), "JPEG")[:300])
+    assert not isinstance(corrupt.value, (ImageTooLargeError, UnsupportedImageError))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_any_truncation_or_byte_flip_is_a_decode_error_or_an_image(fmt: str) -> None:
+    noise = np.random.default_rng(1).integers(0, 256, size=(48, 48, 3), dtype=np.uint8)
+    data = _encode(Image.fromarray(noise), fmt)
+    rng = np.random.default_rng(2)
+    variants = [data[:cut] for cut in range(0, len(data), max(1, len(data) // 60))]
+    for _ in range(60):
+        flipped = bytearray(data)
+        flipped[rng.integers(len(data))] ^= 1 << int(rng.integers(8))
+        variants.append(bytes(flipped))
+    for variant in variants:
+        try:
+            assert load_image(variant).mode == "RGB"
+        except ImageDecodeError:
+            pass
