@@ -22,6 +22,15 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     model_cli.register(subparsers)
     index_cli.register(subparsers)
+    serve = subparsers.add_parser(
+        "serve",
+        help="serve the web app and REST API",
+        description="Serve the look-alike web app, its dashboards, admin page and REST API (OpenAPI docs at /docs).",
+    )
+    serve.add_argument("--index", default=None, help="index folder (default: $DOPPELGANGER_INDEX_DIR, indexes/lfw)")
+    serve.add_argument("--host", default=None, help="address to listen on (default: $DOPPELGANGER_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: $DOPPELGANGER_PORT, 8000)")
+    serve.set_defaults(func=model_cli._run("app.serve"))
     return parser
 
 

@@ -1,0 +1,54 @@
+"""The FastAPI application factory: ``create_app()`` wires settings, services, routes, pages and error handlers.
+
+The model and the index load once, at start-up, and are shared by every request (``app.services``). Pages and
+assets are served from this package (``templates/``, ``static/``): nothing comes from a CDN, so the app works
+offline.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.errors import install_error_handlers
+from app.routes import api
+from app.services.matching import MatchService
+from app.settings import AppSettings, get_app_settings
+
+PACKAGE = Path(__file__).parent
+STATIC = PACKAGE / "static"
+TEMPLATES = PACKAGE / "templates"
+
+
+def create_app(settings: AppSettings | None = None, match_service: MatchService | None = None, load: bool = True) -> FastAPI:
+    """The app. ``match_service`` replaces the one built from the settings (tests); ``load=False`` skips loading
+    the index at start-up."""
+    settings = settings or get_app_settings()
+    service = match_service or MatchService(
+        settings.index_dir, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if load and not service.ready:
+            service.load()
+            if not service.ready:
+                logging.getLogger("doppelganger").warning("serving without an index: %s", service.health()["reason"])
+        yield
+
+    app = FastAPI(
+        title="Doppelganger",
+        description="Upload a photo, find the people of Labeled Faces in the Wild who look most like you.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.match_service = service
+    install_error_handlers(app)
+    app.include_router(api.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,97 @@
+"""The REST API: ``POST /match``, ``GET /gallery/{id}/image``, ``GET /health``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from app.dependencies import get_match_service, get_settings
+from app.services.matching import MatchService
+from app.settings import AppSettings
+
+router = APIRouter(tags=["api"])
+
+MATCH_EXAMPLE = {
+    "faces": [
+        {
+            "box": [412.0, 388.5, 655.2, 701.9],
+            "probability": 0.9998,
+            "matches": [
+                {"person": "Joseph_Biden", "image_id": 6161, "image_url": "/gallery/6161/image", "similarity": 91.2,
+                 "distance": 0.7012, "same_person": True},
+            ],
+        }
+    ],
+    "query_face": 0,
+    "model": "3f2a...",
+    "index": "20261129T231500-a1b2c3",
+    "timings_ms": {"decode": 31.0, "detect": 180.2, "crop": 3.1, "embed": 4.0, "search": 0.4, "total": 219.0},
+}
+
+
+async def _read_limited(file: UploadFile, limit: int) -> bytes:
+    """The upload's bytes, in memory only; more than ``limit`` is a 413 before all of it is read."""
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(413, f"the file is larger than {limit / 2**20:g} MiB: upload a smaller version of it")
+    return data
+
+
+@router.post(
+    "/match",
+    summary="Find the look-alikes of every face in a photo",
+    responses={
+        200: {"content": {"application/json": {"example": MATCH_EXAMPLE}}},
+        400: {"description": "the file is not a readable image"},
+        413: {"description": "the file or its pixel count is over the limit"},
+        415: {"description": "not a JPEG, PNG or WebP image"},
+        422: {"description": "no face found, or a bad parameter"},
+        503: {"description": "the index is not ready"},
+    },
+)
+async def match(
+    file: Annotated[UploadFile, File(description="the photo: JPEG, PNG or WebP")],
+    settings: Annotated[AppSettings, Depends(get_settings)],
+    service: Annotated[MatchService, Depends(get_match_service)],
+    k: Annotated[int | None, Query(ge=1, description="matches per face (default and maximum: see /health)")] = None,
+    face: Annotated[int | None, Query(ge=0, description="which detected face is the query, 0 = the largest")] = None,
+    detect: Annotated[bool, Query(description="false when the image already is an LFW-style face crop")] = True,
+) -> dict[str, Any]:
+    k = settings.default_k if k is None else k
+    if k > settings.max_k:
+        raise HTTPException(422, f"k is at most {settings.max_k}, got {k}")
+    data = await _read_limited(file, settings.max_upload_bytes)
+    try:
+        result = await run_in_threadpool(service.match, data, k, face, detect)
+    except ValueError as error:
+        from app.errors import status_of
+
+        if status_of(error) is None:  # a face number out of range, and the like
+            raise HTTPException(422, str(error)) from error
+        raise
+    for detected in result["faces"]:
+        for m in detected["matches"]:
+            m["image_url"] = f"/gallery/{m['image_id']}/image"
+    return result
+
+
+@router.get("/gallery/{image_id}/image", summary="A gallery image", response_class=FileResponse)
+def gallery_image(image_id: int, service: Annotated[MatchService, Depends(get_match_service)]) -> FileResponse:
+    index = service.matcher.index
+    record = index.metadata.get([image_id]).get(image_id)
+    if record is None:
+        raise HTTPException(404, f"no gallery image has id {image_id}")
+    path = index.image_file(record.path)
+    if not path.is_file():
+        raise HTTPException(404, f"gallery image {image_id} ({record.path}) is no longer on disk: rebuild the index")
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/health", summary="Whether the model and index are loaded, their sizes and versions")
+def health(
+    settings: Annotated[AppSettings, Depends(get_settings)], service: Annotated[MatchService, Depends(get_match_service)]
+) -> dict[str, Any]:
+    return service.health() | {"k": {"default": settings.default_k, "max": settings.max_k}}
