@@ -48,6 +48,8 @@ class BuildReport:
     """Gallery images left out, with the reason (a photo with no face, a file that does not decode)."""
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    up_to_date: bool = False
+    """Nothing changed since the live version, which stays live (no new version is published)."""
 
     @property
     def images_per_second(self) -> float:
@@ -267,6 +269,15 @@ def build_index(
         example = next(iter(skipped.items()), ("-", "the galleries hold no images"))
         raise ValueError(f"no gallery image could be embedded: {len(skipped)} skipped, for example {example[0]}: {example[1]}")
 
+    unchanged = (
+        previous is not None and not full and kept_count == len(records) and not previous_paths - {r.path for r in records}
+        and previous.factory == factory and previous.galleries == [g.to_dict(kind) for g, kind, _ in sources]
+    )
+    if unchanged:  # nothing to publish: the live version already is this index
+        return BuildReport(
+            version=previous.version, count=len(records), embedded=0, kept=kept_count, removed=0, skipped=skipped,
+            seconds=time.perf_counter() - started, up_to_date=True,
+        )
     if previous is not None and previous.model_hash == model_hash and previous.calibration and not full:
         calibration = previous.calibration
     else:
@@ -306,6 +317,9 @@ def main(args: argparse.Namespace) -> BuildReport:
         Path(args.run) if args.run else settings.model_run, galleries, Path(args.out) if args.out else settings.index_dir,
         settings.lfw_dir, factory=args.factory, full=args.full, workers=args.workers, progress=True,
     )
+    if report.up_to_date:
+        print(f"index {report.version} is up to date: {report.count} images, nothing to embed ({report.seconds:.1f} s)")
+        return report
     print(
         f"index {report.version}: {report.count} images ({report.embedded} embedded, {report.kept} kept, "
         f"{report.removed} removed, {len(report.skipped)} skipped) in {report.seconds:.1f} s; "

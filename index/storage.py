@@ -88,7 +88,7 @@ class IndexDir:
     def publish(self, manifest: Manifest, records: list[ImageRecord], embeddings: np.ndarray) -> Path:
         """Write a new version (vectors, metadata, manifest) and make it the live one, atomically."""
         stamp = datetime.now(timezone.utc)
-        name = f"{stamp:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        name = f"{stamp:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"  # sorts by time, to the microsecond
         self.versions.mkdir(parents=True, exist_ok=True)
         staging = self.versions / f".staging-{name}"
         staging.mkdir()

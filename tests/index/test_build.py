@@ -45,9 +45,10 @@ def test_rebuild_keeps_unchanged_images_adds_new_drops_removed_and_reembeds_chan
     gallery, run, lfw_dir, out = world
     build_index(run.path, gallery, out, lfw_dir, progress=False)
     before = _ids_by_path(out)
+    live = IndexDir(out).current()
     unchanged = build_index(run.path, gallery, out, lfw_dir, progress=False)
-    assert (unchanged.embedded, unchanged.kept, unchanged.removed) == (0, 72, 0)
-    assert _ids_by_path(out) == before
+    assert (unchanged.embedded, unchanged.kept, unchanged.removed, unchanged.up_to_date) == (0, 72, 0, True)
+    assert _ids_by_path(out) == before and IndexDir(out).current() == live  # nothing new published
 
     (gallery / "Ada_Lovelace" / "Ada_Lovelace_0001.jpg").unlink()
     changed = gallery / "Alan_Turing" / "Alan_Turing_0002.jpg"
