@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.errors import install_error_handlers
-from app.routes import api
+from app.routes import admin, api, dashboards, pages
 from app.services.matching import MatchService
 from app.settings import AppSettings, get_app_settings
 
@@ -50,5 +50,9 @@ def create_app(settings: AppSettings | None = None, match_service: MatchService 
     app.state.match_service = service
     install_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(admin.page_router)
+    app.include_router(admin.router)
+    app.include_router(dashboards.router)
+    app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

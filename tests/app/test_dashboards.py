@@ -1,0 +1,184 @@
+"""The dashboards: the accuracy page from saved eval/metrics files, the embedding map (PCA, then t-SNE)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.services.dashboards import ROC_POINTS, EmbeddingMaps
+from app.services.matching import MatchService
+from index.storage import IndexDir
+from model.config import TrainConfig
+from model.run import RunDir
+
+
+def _eval(knn1: float, confusions: list[dict] | None = None, roc_points: int = 500) -> dict:
+    fpr = np.linspace(0, 1, roc_points) ** 2
+    return {
+        "run": "x", "classes": 4, "train_images": 16, "test_images": 4, "knn1_acc": knn1, "knn1_acc_per_class": knn1 - 0.05,
+        "ncm_acc": knn1 - 0.01, "map_at_r": knn1 / 2, "p_at_1": knn1, "lfw_view2_acc": 0.81, "lfw_view2_std": 0.012,
+        "lfw_view2_auc": 0.88, "lfw_view2_roc": {"fpr": fpr.tolist(), "tpr": np.sqrt(fpr).tolist()},
+        "knn1_confusions": confusions or [], "epochs": 3, "best_epoch": 2, "train_minutes": 1.5, "knn5_acc": float("nan"),
+    }
+
+
+def _metrics(run: Path, loss0: float) -> None:
+    lines = [{"epoch": e, "loss": loss0 / e, "val_knn1_acc": 0.5 + 0.1 * e, "val_map_at_r": 0.2 + 0.05 * e, "lr": 1e-3} for e in (1, 2, 3)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+@pytest.fixture
+def world(index_world, app_index: Path, tmp_path: Path):
+    """A private copy of the fake index whose manifest names a private copy of its run, now evaluated, and two
+    comparison runs under runs/compare."""
+    _, _, run = index_world
+    served = tmp_path / "served-run"
+    shutil.copytree(run.path, served)
+    index_dir = tmp_path / "index"
+    shutil.copytree(app_index, index_dir)
+    manifest_file = IndexDir(index_dir).current() / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["model_run"] = str(served)
+    manifest_file.write_text(json.dumps(manifest))
+    confusions = [{"true": "Ada_Lovelace", "predicted": "Alan_Turing", "count": 2}, {"true": "Nobody_Known", "predicted": "Grace_Hopper", "count": 1}]
+    (served / "eval.json").write_text(json.dumps(_eval(0.937, confusions)))
+    _metrics(served, 0.9)
+    compare = tmp_path / "runs" / "compare"
+    for name, loss, knn1 in (("lfw4-triplet-d16", "triplet", 0.75), ("lfw4-cosface-d16", "cosface", 0.85)):
+        other = RunDir(compare / name)
+        other.write_config(TrainConfig(dataset="lfw", loss=loss, backbone="small_cnn", pretrained=False, dim=16, image_size=32, min_images=4))
+        (other.path / "eval.json").write_text(json.dumps(_eval(knn1)))
+        _metrics(other.path, 20.0 if loss == "cosface" else 0.5)
+    (compare / "not-evaluated").mkdir()  # no eval.json: left out
+    return served, index_dir
+
+
+@pytest.fixture
+def dash(world, app_settings):
+    served, index_dir = world
+    settings = app_settings.model_copy(update={"index_dir": index_dir})
+    service = MatchService(index_dir)
+    service._detector = object()  # no /match here: no face detector needed
+    service.load()
+    with TestClient(create_app(settings, match_service=service)) as client:
+        yield client
+
+
+def test_the_accuracy_page_renders_from_the_saved_files(dash: TestClient, world) -> None:
+    page = dash.get("/dashboard/accuracy")
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert "served-run" in text and "served</span>" in text
+    assert "93.7" in text and "81.0" in text and "± 1.2" in text  # 1-NN accuracy, View 2 with its std
+    assert "triplet batch-hard, dim 16" in text and "cosface, dim 16" in text and "not-evaluated" not in text
+    assert 'id="roc-chart"' in text and "dashboard_plot.js" in text
+    assert 'id="per-class"' in text and "88.7" in text  # the per-class summary (no per-class breakdown in these files)
+    assert "<strong>93.7</strong>" in text  # the best 1-NN accuracy of the task, in bold
+    assert "NaN" not in text
+
+
+def test_the_accuracy_data(dash: TestClient) -> None:
+    data = dash.get("/dashboard/accuracy/data").json()
+    served = data["served"]
+    assert served["name"] == "served-run" and served["metrics"]["knn1_acc"] == pytest.approx(0.937)
+    assert "knn5_acc" not in served["metrics"] or served["metrics"]["knn5_acc"] is None
+    assert 2 < len(served["roc"]["fpr"]) <= ROC_POINTS and served["roc"]["fpr"][0] == 0 and served["roc"]["tpr"][-1] == 1
+    assert [m["epoch"] for m in served["curves"]] == [1, 2, 3] and served["curves"][0]["loss"] == pytest.approx(0.9)
+    first, unknown = served["confusions"]
+    assert first["true_image"].startswith("/gallery/") and first["predicted_image"].startswith("/gallery/")
+    assert unknown["true_image"] is None and unknown["predicted_image"]
+    image = dash.get(first["true_image"])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    assert sorted(r["name"] for r in data["runs"]) == ["lfw4-cosface-d16", "lfw4-triplet-d16"]
+    assert {c["key"] for c in data["columns"]} >= {"knn1_acc", "map_at_r", "lfw_view2_acc"}
+
+
+def test_the_accuracy_data_is_cached_until_a_file_changes(dash: TestClient, world) -> None:
+    served, _ = world
+    dash.get("/dashboard/accuracy/data")
+    dashboard = dash.app.state.accuracy_dashboard
+    once = dashboard.run_data(served)
+    assert dashboard.run_data(served) is once  # cached
+    values = json.loads((served / "eval.json").read_text())
+    values["knn1_acc"] = 0.5
+    (served / "eval.json").write_text(json.dumps(values))
+    stamp = (served / "eval.json").stat().st_mtime + 5
+    os.utime(served / "eval.json", (stamp, stamp))
+    assert dash.get("/dashboard/accuracy/data").json()["served"]["metrics"]["knn1_acc"] == 0.5
+
+
+def test_a_served_model_without_an_evaluation_says_how_to_get_one(dash: TestClient, world) -> None:
+    served, _ = world
+    (served / "eval.json").unlink()
+    data = dash.get("/dashboard/accuracy/data").json()
+    assert data["served"] is None and "doppelganger evaluate" in data["served_missing"]
+    page = dash.get("/dashboard/accuracy")
+    assert page.status_code == 200 and "doppelganger evaluate" in page.text
+
+
+def test_the_embedding_map_pca_then_tsne(dash: TestClient, world) -> None:
+    _, index_dir = world
+    page = dash.get("/dashboard/embedding")
+    assert page.status_code == 200 and '<canvas id="map"' in page.text and "dashboard_embedding.js" in page.text
+
+    health = dash.get("/health").json()["index"]
+    body = dash.get("/dashboard/embedding/data", params={"method": "pca"}).json()
+    assert body["method"] == "pca" and body["version"] == health["version"]
+    assert body["count"] == len(body["points"]) == 72
+    assert len(body["people"]) == 12
+    ids = sorted(p[2] for p in body["points"])
+    assert ids == list(range(72))
+    assert all(-1.0 <= p[0] <= 1.0 and -1.0 <= p[1] <= 1.0 for p in body["points"])
+    assert {body["people"][p[3]] for p in body["points"]} == set(body["people"])
+
+    maps: EmbeddingMaps = dash.app.state.embedding_maps
+    assert maps.wait_tsne(body["version"], timeout=60)
+    assert dash.get("/dashboard/embedding/status").json() == {"version": body["version"], "count": 72, "tsne": "ready"}
+    tsne = dash.get("/dashboard/embedding/data", params={"method": "tsne"}).json()
+    assert tsne["method"] == "tsne" and tsne["tsne"] == "ready" and len(tsne["points"]) == 72
+    assert [p[2] for p in tsne["points"]] == [p[2] for p in body["points"]]
+    assert tsne["points"] != body["points"]
+    saved = index_dir / "maps" / f"{body['version']}-tsne.json"
+    assert saved.is_file()
+
+    # Another process (a restart) reads the saved map instead of computing it again.
+    fresh = EmbeddingMaps(dash.app.state.settings, dash.app.state.match_service)
+    fresh.start_tsne = lambda index: pytest.fail("t-SNE computed again")  # type: ignore[method-assign]
+    again = fresh.data("tsne")
+    assert again["method"] == "tsne" and [p[:2] for p in again["points"]] == [p[:2] for p in tsne["points"]]
+
+
+def test_tsne_asked_before_it_is_ready_serves_pca(dash: TestClient, monkeypatch) -> None:
+    import app.services.dashboards as dashboards
+
+    release = __import__("threading").Event()
+    real = dashboards.project_2d
+
+    def slow(vectors, method, **kwargs):
+        if method == "tsne":
+            assert release.wait(30)
+        return real(vectors, method, **kwargs)
+
+    monkeypatch.setattr(dashboards, "project_2d", slow)
+    body = dash.get("/dashboard/embedding/data", params={"method": "tsne"}).json()
+    assert body["method"] == "pca" and body["requested"] == "tsne" and body["tsne"] == "computing"
+    assert len(body["points"]) == 72
+    release.set()
+    assert dash.app.state.embedding_maps.wait_tsne(body["version"], timeout=60)
+    assert dash.get("/dashboard/embedding/data", params={"method": "tsne"}).json()["method"] == "tsne"
+
+
+def test_the_embedding_map_without_an_index_is_503(app_settings, tmp_path: Path) -> None:
+    settings = app_settings.model_copy(update={"index_dir": tmp_path / "empty"})
+    with TestClient(create_app(settings, match_service=MatchService(tmp_path / "empty"), load=False)) as client:
+        assert client.get("/dashboard/embedding/data").status_code == 503
+        assert client.get("/dashboard/embedding").status_code == 200
+        page = client.get("/dashboard/accuracy")
+        assert page.status_code == 200
