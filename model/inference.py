@@ -16,6 +16,7 @@ one of these backends (``bench/embed_speed.py`` measures each; ``docs/performanc
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import os
@@ -161,8 +162,9 @@ class Embedder:
     """uint8 images (N, S, S, 3) -> float32 unit-length embeddings (N, dim), in batches, on a chosen backend.
 
     ``backend``: ``"auto"``, ``"torch"`` or ``"onnx"`` (module docstring). ``threads``: 0 for every core.
-    ``channels_last`` and ``fuse`` tune the ``"torch"`` backend (both on by default: each helped in
-    ``bench/embed_speed.py``). ``onnx_path`` and ``onnx_key`` cache the ONNX export (``from_run`` sets them).
+    ``channels_last`` and ``fuse`` tune the ``"torch"`` backend (``bench/embed_speed.py`` measures each).
+    ``onnx_path`` and ``onnx_key`` cache the ONNX export (``from_run`` sets them). Int8 ONNX models are not
+    offered: static and dynamic quantisation cost 0.8 and 2.2 points of 1-NN accuracy on LFW-62.
     """
 
     def __init__(
@@ -183,7 +185,7 @@ class Embedder:
         self.image_size = int(image_size)
         self.threads = threads if threads > 0 else (os.cpu_count() or 1)
         self.batch_size = batch_size
-        net = net.eval()
+        net = copy.deepcopy(net).eval()  # the caller's network keeps its mode and memory format
         if backend == "auto":
             backend = "onnx" if onnx_available() else "torch"
         elif backend == "onnx" and not onnx_available():
@@ -198,6 +200,7 @@ class Embedder:
             self._session = cached_onnx_session(net, self.image_size, key, onnx_path, self.threads)
         else:
             module = fuse_conv_bn(net) if fuse else net
+            module.requires_grad_(False)
             if channels_last:
                 module = module.to(memory_format=torch.channels_last)
             self._module = module

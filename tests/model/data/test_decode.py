@@ -1,4 +1,4 @@
-"""decode_for_model: JPEGs decoded at reduced size match the full-size preprocessing closely; order and pools."""
+"""decode_for_model: by default exactly the cache's preprocessing; JPEGs decoded at reduced size come close; order."""
 
 from __future__ import annotations
 
@@ -37,24 +37,24 @@ def files(tmp_path: Path) -> list[Path]:
 @pytest.mark.parametrize("preprocess", [preprocess_for("lfw", 64), preprocess_for("lfw", 32), Preprocess(size=48)])
 def test_reduced_decode_is_close_to_full_decode(files: list[Path], preprocess: Preprocess) -> None:
     full = np.stack([preprocess(Image.open(p)) for p in files])
-    fast = decode_for_model(files, preprocess, workers=1)
+    fast = decode_for_model(files, preprocess, workers=1, draft=True)
     assert fast.shape == full.shape and fast.dtype == np.uint8
     difference = np.abs(fast.astype(int) - full.astype(int))
     assert difference.mean() < 3.0, difference.mean()
     # Not a JPEG: no reduced decode, so exactly the full-size path.
     np.testing.assert_array_equal(fast[-1], full[-1])
-    # Without draft, exactly what the cache stores.
-    np.testing.assert_array_equal(decode_for_model(files, preprocess, workers=1, draft=False), full)
+    # Without draft (the default), exactly what the cache stores.
+    np.testing.assert_array_equal(decode_for_model(files, preprocess, workers=1), full)
 
 
 def test_reduces_only_as_far_as_the_crop_allows(tmp_path: Path) -> None:
     path = tmp_path / "big.jpg"
     _smooth_image(0, size=(1000, 1000)).save(path)
     with Image.open(path) as image:  # a 512 px crop to 64 px: decoded at 1/8 (125 px, the crop 64 px)
-        assert load_for_model(image, Preprocess(size=64, box=(244, 244, 756, 756))).shape == (64, 64, 3)
+        assert load_for_model(image, Preprocess(size=64, box=(244, 244, 756, 756)), draft=True).shape == (64, 64, 3)
         assert image.size == (125, 125)
     with Image.open(path) as image:  # a 128 px crop to 64 px: 1/2 only
-        load_for_model(image, Preprocess(size=64, box=(436, 436, 564, 564)))
+        load_for_model(image, Preprocess(size=64, box=(436, 436, 564, 564)), draft=True)
         assert image.size == (500, 500)
 
 
