@@ -1,7 +1,9 @@
 # Doppelganger in a container, for users with Docker and internet.
 #   docker build -t doppelganger .
-#   docker run --rm -v "$PWD/data:/data" -v "$PWD/runs:/runs" doppelganger train --out /runs/default
-# Data (LFW, TT100K), runs and caches live in volumes; nothing is baked into the image.
+#   docker run --rm -v "$PWD/data:/data" -v "$PWD/runs:/runs" doppelganger train --config configs/default.toml --out /runs/default
+#   docker run --rm -v "$PWD/data:/data" -v "$PWD/runs:/runs" -v "$PWD/indexes:/indexes" doppelganger index build
+#   docker run --rm -p 8000:8000 -v "$PWD/data:/data" -v "$PWD/runs:/runs" -v "$PWD/indexes:/indexes" doppelganger serve
+# Data (LFW, TT100K), runs, indexes and caches live in volumes; nothing is baked into the image.
 FROM python:3.11-slim
 
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
@@ -11,6 +13,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DOPPELGANGER_DATA_DIR=/data \
     DOPPELGANGER_RUNS_DIR=/runs \
     DOPPELGANGER_CACHE_DIR=/cache \
+    DOPPELGANGER_MODEL_RUN=/runs/default \
+    DOPPELGANGER_INDEX_DIR=/indexes/lfw \
+    DOPPELGANGER_HOST=0.0.0.0 \
     TORCH_HOME=/cache/torch
 
 WORKDIR /app
@@ -20,9 +25,11 @@ COPY pyproject.toml README.md ./
 COPY model ./model
 COPY index ./index
 COPY app ./app
+COPY configs ./configs
 RUN pip install . && useradd --create-home --uid 10001 doppelganger \
-    && mkdir -p /data /runs /cache && chown doppelganger /data /runs /cache
+    && mkdir -p /data /runs /cache /indexes && chown doppelganger /data /runs /cache /indexes
 USER doppelganger
-VOLUME ["/data", "/runs", "/cache"]
+VOLUME ["/data", "/runs", "/cache", "/indexes"]
+EXPOSE 8000
 ENTRYPOINT ["doppelganger"]
 CMD ["--help"]

@@ -173,7 +173,7 @@ class Embedder:
         image_size: int,
         backend: str = "auto",
         threads: int = 0,
-        batch_size: int = 256,
+        batch_size: int = 64,
         channels_last: bool = True,
         fuse: bool = True,
         onnx_path: Path | None = None,
