@@ -12,16 +12,18 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
+import faiss
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from index.calibration import Calibration, calibrate_on_lfw
+from index.calibration import MIN_PAIRS, Calibration, calibrate_on_lfw, fit_search_threshold
 from index.gallery import GALLERY_KINDS, GalleryImage, detect_kind, scan_gallery
 from index.manifest import Manifest
 from index.metadata import ImageRecord, MetadataStore
@@ -111,6 +113,30 @@ def trained_people(run: RunDir) -> set[str]:
         if name in ("train", "val"):
             people.update(part.classes[label] for label in np.unique(part.labels))
     return people
+
+
+def gallery_calibration(calibration: Calibration, records: list[ImageRecord], vectors: np.ndarray, trained: set[str]) -> dict:
+    """``calibration`` with the same-person threshold of a search of this gallery (``fit_search_threshold``):
+    every image of a person the model never trained on is searched against the rest of the gallery. Galleries
+    too small for it keep the pair threshold."""
+    people = np.array([r.person for r in records])
+    queries = np.flatnonzero(~np.isin(people, list(trained)))
+    if len(queries) < MIN_PAIRS or len(records) < 3:
+        return calibration.to_dict()
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    cosines, found = index.search(vectors[queries], 2)
+    # The best match other than the query itself (a duplicate image may come first).
+    other = np.where(found[:, 0] == queries, 1, 0)
+    top = found[np.arange(len(queries)), other]
+    top_cosines = cosines[np.arange(len(queries)), other]
+    correct = people[top] == people[queries]
+    folds = np.array([zlib.crc32(p.encode()) % 10 for p in people[queries]])
+    try:
+        search = fit_search_threshold(top_cosines, correct, folds)
+    except ValueError:
+        return calibration.to_dict()
+    return calibration.with_search_threshold(search).to_dict()
 
 
 def lfw_calibration(run: RunDir, embedder: Embedder, lfw_dir: Path, workers: int) -> Calibration:
@@ -286,6 +312,7 @@ def build_index(
     order = np.argsort([r.id for r in records], kind="stable")
     records = [records[i] for i in order]
     matrix = np.stack(vectors)[order].astype(np.float32)
+    calibration = gallery_calibration(Calibration.from_dict(calibration), records, matrix, trained_people(run))
     current_paths = {image.path for _, _, images in sources for image in images}
     report = BuildReport(
         version="", count=len(records), embedded=len(records) - kept_count, kept=kept_count,

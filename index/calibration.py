@@ -12,7 +12,7 @@ measure on the held-out one (accuracy of the same-person flag, Brier score, expe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -28,7 +28,12 @@ ECE_BINS = 10
 
 @dataclass(frozen=True)
 class Calibration:
-    """``similarity(cos) = 100 * sigmoid(slope * cos + intercept)``; same person when ``cos >= threshold``."""
+    """``similarity(cos) = 100 * sigmoid(slope * cos + intercept)``; same person when ``cos >= threshold``.
+
+    ``threshold`` starts as the pair-verification threshold; ``with_search_threshold`` replaces it with the one a
+    search of the whole gallery needs (``search``), which is stricter: among thousands of gallery images, a
+    stranger's nearest one is far more alike than a random pair.
+    """
 
     slope: float
     intercept: float
@@ -36,6 +41,8 @@ class Calibration:
     pairs: int
     heldout: dict[str, float]
     source: str
+    pair_threshold: float | None = None
+    search: dict[str, Any] | None = None
 
     def similarity(self, cosine: np.ndarray | float) -> np.ndarray:
         """Percent, 0 to 100."""
@@ -46,6 +53,11 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def with_search_threshold(self, search: dict[str, Any]) -> "Calibration":
+        """This calibration with ``search["threshold"]`` (``fit_search_threshold``) as its same-person threshold."""
+        pair = self.pair_threshold if self.pair_threshold is not None else self.threshold
+        return replace(self, threshold=float(search["threshold"]), pair_threshold=pair, search=search)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Calibration":
@@ -115,3 +127,32 @@ def calibrate_on_lfw(
     cosines = np.sum(embeddings[[row[p] for p in left]] * embeddings[[row[p] for p in right]], axis=1)
     source = f"LFW View 2 (pairs.txt): {len(keep)} of {len(pairs)} pairs, those of people the model never trained on"
     return fit_calibration(cosines, pairs.same[keep], pairs.fold[keep], source)
+
+
+def fit_search_threshold(top_cosines: np.ndarray, correct: np.ndarray, folds: np.ndarray) -> dict[str, Any]:
+    """The same-person threshold for a search of the whole gallery.
+
+    Each query is a gallery image of a person the model never trained on, searched against the rest of the
+    gallery: ``top_cosines`` is its best match's cosine, ``correct`` whether that match shows the same person
+    (never, for a person with one image: a stranger to the gallery, like most users). The threshold is the cosine
+    with the best accuracy of "flag the top match as the same person"; fitted on all folds but one in turn, it
+    gives the held-out figures: the accuracy, the precision of the flag, how often a right top match is flagged,
+    and how often a stranger's top match is (falsely) flagged.
+    """
+    top_cosines, correct, folds = np.asarray(top_cosines, float), np.asarray(correct, bool), np.asarray(folds)
+    if len(top_cosines) < MIN_PAIRS or correct.all() or not correct.any():
+        raise ValueError(f"the search threshold needs at least {MIN_PAIRS} queries with right and wrong top matches")
+    flagged = np.zeros_like(correct)
+    for fold in np.unique(folds):
+        test = folds == fold
+        flagged[test] = top_cosines[test] >= _fit_threshold(top_cosines[~test], correct[~test])
+    return {
+        "threshold": _fit_threshold(top_cosines, correct),
+        "queries": int(len(correct)),
+        "right_top_match": float(correct.mean()),
+        "heldout_accuracy": float(np.mean(flagged == correct)),
+        "heldout_precision": float(correct[flagged].mean()) if flagged.any() else 0.0,
+        "heldout_recall": float(flagged[correct].mean()),
+        "heldout_false_flags": float(flagged[~correct].mean()),
+        "folds": int(len(np.unique(folds))),
+    }

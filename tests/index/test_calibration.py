@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.calibration import Calibration, expected_calibration_error, fit_calibration
+from index.calibration import Calibration, expected_calibration_error, fit_calibration, fit_search_threshold
 from model.data.lfw import Pairs, unseen_pairs
 
 
@@ -57,3 +57,23 @@ def test_too_few_pairs_or_one_kind_only_is_refused() -> None:
     cosines, same, folds = _synthetic()
     with pytest.raises(ValueError, match="both kinds"):
         fit_calibration(cosines, np.ones_like(same), folds, source="x")
+
+
+def test_the_search_threshold_separates_right_from_wrong_top_matches() -> None:
+    # Right top matches at cosine 0.80 to 0.99, wrong ones (strangers) at 0.50 to 0.79: any threshold in between
+    # flags exactly the right ones, on every held-out fold.
+    rng = np.random.default_rng(0)
+    correct = np.arange(400) % 4 == 0
+    cosines = np.where(correct, rng.uniform(0.80, 0.99, 400), rng.uniform(0.50, 0.79, 400))
+    search = fit_search_threshold(cosines, correct, np.arange(400) % 10)
+    assert 0.79 <= search["threshold"] <= 0.80
+    assert search["right_top_match"] == 0.25 and search["heldout_accuracy"] == pytest.approx(1.0, abs=0.01)
+    assert search["heldout_false_flags"] <= 0.01 and search["heldout_precision"] >= 0.97
+
+
+def test_the_search_threshold_replaces_the_pair_threshold_and_keeps_it() -> None:
+    calibration = fit_calibration(*_synthetic(), source="synthetic")
+    stricter = calibration.with_search_threshold({"threshold": 0.9, "queries": 500})
+    assert stricter.threshold == 0.9 and stricter.pair_threshold == calibration.threshold
+    assert stricter.same_person(np.array([0.85, 0.95])).tolist() == [False, True]
+    assert Calibration.from_dict(stricter.to_dict()) == stricter
