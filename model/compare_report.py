@@ -94,7 +94,14 @@ def task_slug(config: TrainConfig) -> str:
 def method_label(config: TrainConfig, extra: tuple[str, ...] = ()) -> str:
     """"contrastive", "triplet batch-hard", plus any other settings that vary ("lr 0.001")."""
     label = f"triplet {config.miner}" if config.loss == "triplet" else config.loss
-    more = ", ".join(f"{key} {getattr(config, key)}" for key in extra)
+
+    def setting(key: str) -> str | None:
+        value = getattr(config, key)
+        if isinstance(value, bool):  # a switch is named when on, and left out when off
+            return key.replace("_", " ") if value else None
+        return f"{key.replace('_', ' ')} {config.loss_margin if key == 'margin' else value}"
+
+    more = ", ".join(filter(None, (setting(key) for key in extra)))
     return label + (f" ({more})" if more else "")
 
 

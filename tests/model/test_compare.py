@@ -47,10 +47,16 @@ def test_each_experiment_expands_to_the_product_of_its_lists_over_the_defaults()
 
 def test_the_shipped_grids() -> None:
     configs = load_grid(COMPARISON)
-    assert len(configs) == 32 == len({c.default_run_name() for c in configs})
+    assert len(configs) == 35 == len({c.default_run_name() for c in configs})  # 32 closed-set runs, 3 open-set
     for c in configs:
-        assert (c.backbone, c.epochs, c.seed, c.image_size, c.pairs_per_epoch, c.batch_size, c.min_images) == (
-            "mobilenet_v2", 12, 0, 64, 2048, 64, 20)
+        assert (c.backbone, c.epochs, c.seed, c.image_size, c.pairs_per_epoch, c.batch_size) == (
+            "mobilenet_v2", 12, 0, 64, 2048, 64)
+    open_set = [c for c in configs if c.protocol == "devtrain"]
+    assert {(c.dataset, c.min_images, c.dim, c.loss) for c in open_set} == {
+        ("lfw", 2, 64, loss) for loss in ("contrastive", "triplet", "cosface")}
+    assert all(c.miner == "semi-hard" for c in open_set if c.loss == "triplet")
+    configs = [c for c in configs if c.protocol == "closed"]
+    assert all(c.min_images == 20 for c in configs)
     methods = {(c.loss, c.miner if c.loss == "triplet" else None) for c in configs}
     assert methods == {("contrastive", None), ("cosface", None)} | {
         ("triplet", m) for m in ("random", "batch-all", "batch-hard", "semi-hard", "multi-similarity")}
