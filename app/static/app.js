@@ -36,6 +36,7 @@ const ui = {
   noStrong: $("no-strong-match"),
   matches: $("matches"),
   timings: $("timings"),
+  mapLink: $("map-link"),
 };
 
 const state = {
@@ -415,6 +416,8 @@ function renderMatches() {
   ui.matches.replaceChildren();
   face.matches.forEach((match, rank) => ui.matches.append(matchCard(match, rank)));
   ui.noStrong.hidden = face.matches.some((m) => m.same_person);
+  // The embedding map highlights these matches and places the face among them (by similarity).
+  ui.mapLink.href = "/dashboard/embedding?match=" + face.matches.map((m) => `${m.image_id}:${m.similarity}`).join(",");
   const t = result.timings_ms || {};
   const stages = ["decode", "detect", "crop", "embed", "search"].filter((s) => s in t);
   ui.timings.textContent =

@@ -68,6 +68,20 @@ def test_upload_a_photo_shows_its_look_alikes(server, tab, photos_dir: Path) -> 
     assert not tab.errors
 
 
+def test_the_map_link_carries_the_matches_to_the_embedding_map(server, tab, photos_dir: Path) -> None:
+    page = tab.page
+    page.goto(server.url + "/")
+    body = _upload(tab, photos_dir / "biden.jpg").json()
+    matches = body["faces"][body["query_face"]]["matches"]
+    expected = ",".join(f"{m['image_id']}:{m['similarity']:g}" for m in matches)  # JavaScript prints 50.0 as 50
+    link = page.locator("#map-link")
+    href = link.get_attribute("href")
+    assert href.startswith("/dashboard/embedding?match=") and href.split("=", 1)[1] == expected
+    link.click()
+    expect(page.locator("#map-legend")).to_contain_text(f"similarity-weighted mean of its {len(matches)} matches")
+    assert not tab.errors
+
+
 def test_the_honest_line_and_the_badge_follow_same_person(server, tab, photos_dir: Path, monkeypatch) -> None:
     """Whatever the (untrained) fake model says, both cases go through the page: the threshold is moved."""
     page = tab.page
