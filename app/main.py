@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.errors import install_error_handlers
+from app.uploads import UploadLimit, keep_in_memory
 from app.routes import admin, api, dashboards, pages
 from app.services.matching import MatchService
 from app.settings import AppSettings, get_app_settings
@@ -49,6 +50,8 @@ def create_app(settings: AppSettings | None = None, match_service: MatchService 
     app.state.settings = settings
     app.state.match_service = service
     install_error_handlers(app)
+    keep_in_memory(settings.max_upload_bytes)
+    app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(api.router)
     app.include_router(admin.page_router)
     app.include_router(admin.router)

@@ -55,3 +55,8 @@ def client(app_settings: AppSettings, app_index: Path):
     ))
     with TestClient(create_app(app_settings, match_service=service)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def stub_detector() -> StubDetector:
+    return StubDetector()

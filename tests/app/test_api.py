@@ -83,3 +83,36 @@ def test_openapi_documents_match_with_an_example(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "example" in spec["paths"]["/match"]["post"]["responses"]["200"]["content"]["application/json"]
     assert client.get("/docs").status_code == 200
+
+
+def test_an_upload_is_never_spooled_to_disk(app_settings, app_index: Path, stub_detector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 2.4 MB photo (Starlette would move anything over 1 MiB to a temporary file) stays in memory."""
+    import tempfile
+
+    from index.matcher import Matcher
+
+    rolled: list[int] = []
+    real = tempfile.SpooledTemporaryFile.rollover
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", lambda self: (rolled.append(1), real(self))[1])
+    app_settings.max_upload_bytes = 4_000_000
+    service = MatchService(app_index)
+    service.use(Matcher.load(app_index, detector=stub_detector, max_bytes=4_000_000, max_pixels=4_000_000))
+    noise = np.random.default_rng(0).integers(0, 256, size=(800, 1000, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG")
+    assert 2_000_000 < len(buffer.getvalue()) < 4_000_000
+    with TestClient(create_app(app_settings, match_service=service)) as client:
+        response = client.post("/match", files={"file": ("big.png", buffer.getvalue(), "image/png")}, params={"k": 1})
+        assert response.status_code == 200, response.text
+        over = client.post("/match", files={"file": ("huge.png", b"\0" * 4_200_000, "image/png")})
+        assert over.status_code == 413 and "larger than" in over.json()["detail"]
+    assert not rolled
+
+
+def test_a_match_request_without_a_length_is_411(client: TestClient) -> None:
+    def chunks():
+        yield b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n"
+        yield _jpeg() + b"\r\n--x--\r\n"
+
+    response = client.post("/match", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+    assert response.status_code == 411 and "Content-Length" in response.json()["detail"]
