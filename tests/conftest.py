@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from model.config import TrainConfig
+from model.faces.detector import Face
 from model.data.image_set import ImageSet
 from model.data.splits import save_split
 from model.networks import EmbeddingNet
@@ -155,3 +156,33 @@ def index_world(tmp_path_factory: pytest.TempPathFactory):
     seen = np.flatnonzero(images.labels < len(RUN_PEOPLE))
     run = make_fake_run(root / "run", images.subset(seen), dim=16)
     return root, images, run
+
+
+class StubDetector:
+    """Two faces in fixed places, or none for a photo whose top-left pixel is black."""
+
+    def detect(self, image: Image.Image) -> list[Face]:
+        if image.getpixel((0, 0)) == (0, 0, 0):
+            return []
+        landmarks = np.array([[100, 110], [150, 110], [125, 140], [105, 165], [145, 165]], dtype=float)
+        return [
+            Face((60.0, 50.0, 190.0, 200.0), 0.999, landmarks),
+            Face((10.0, 10.0, 40.0, 45.0), 0.95, landmarks / 5 + 5),
+        ]
+
+
+@pytest.fixture(scope="session")
+def stub_detector() -> StubDetector:
+    """Two faces in fixed places in any photo, none when its top-left pixel is black (no MTCNN needed)."""
+    return StubDetector()
+
+
+@pytest.fixture(scope="session")
+def app_index(index_world, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fake world's gallery indexed once with its untrained run: what the app and browser tests serve."""
+    from index.build import build_index
+
+    root, images, run = index_world
+    out = tmp_path_factory.mktemp("app-index")
+    build_index(run.path, images.root, out, root / "lfw", progress=False)
+    return out

@@ -8,7 +8,6 @@ screenshot in ``test-artifacts/browser/`` (git-ignored).
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import socket
@@ -30,12 +29,6 @@ CHROMIUM = Path(os.environ.get("DOPPELGANGER_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 MAX_K = 10
 
-# The app tests' fixtures: the fake index (``app_index``) and the two-face stub detector.
-_spec = importlib.util.spec_from_file_location("_app_test_fixtures", Path(__file__).parents[1] / "app" / "conftest.py")
-_app_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_app_fixtures)
-StubDetector = _app_fixtures.StubDetector
-app_index = _app_fixtures.app_index
 
 
 def _missing() -> str | None:
@@ -81,16 +74,12 @@ class Server:
     settings: AppSettings
 
 
-def _serve(index_dir: Path, detector, tmp: Path) -> Iterator[Server]:
+def serve(app) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free port; yields its URL, stops it afterwards."""
     import uvicorn
 
-    settings = AppSettings(
-        index_dir=index_dir, max_k=MAX_K, default_k=5, runs_dir=tmp / "runs", gallery_added_dir=tmp / "added",
-    )
-    service = MatchService(index_dir)
-    service.use(Matcher.load(index_dir, detector=detector, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels))
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, match_service=service), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -98,18 +87,34 @@ def _serve(index_dir: Path, detector, tmp: Path) -> Iterator[Server]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the app did not start")
         time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", service, settings)
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
 
 
 @pytest.fixture(scope="session")
-def server(app_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def serve_app():
+    """``serve_app(app)``: a generator serving ``app`` in a thread, yielding its URL (``yield from`` it)."""
+    return serve
+
+
+def _serve(index_dir: Path, detector, tmp: Path) -> Iterator[Server]:
+    settings = AppSettings(
+        index_dir=index_dir, max_k=MAX_K, default_k=5, runs_dir=tmp / "runs", gallery_added_dir=tmp / "added",
+    )
+    service = MatchService(index_dir)
+    service.use(Matcher.load(index_dir, detector=detector, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels))
+    for url in serve(create_app(settings, match_service=service)):
+        yield Server(url, service, settings)
+
+
+@pytest.fixture(scope="session")
+def server(app_index: Path, stub_detector, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The app over the fake index with the stub detector: two faces in every photo, none when the top-left
     pixel is black."""
     if _missing():
         pytest.skip(_missing())
-    yield from _serve(app_index, StubDetector(), tmp_path_factory.mktemp("stub-app"))
+    yield from _serve(app_index, stub_detector, tmp_path_factory.mktemp("stub-app"))
 
 
 @pytest.fixture(scope="session")
@@ -127,20 +132,11 @@ def unready_server(app_index: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """The app before any index is loaded (every match is a 503), with a 60 kB upload limit."""
     if _missing():
         pytest.skip(_missing())
-    import uvicorn
-
     tmp = tmp_path_factory.mktemp("unready-app")
     settings = AppSettings(index_dir=tmp / "no-index", max_k=MAX_K, max_upload_bytes=60_000, runs_dir=tmp / "runs", gallery_added_dir=tmp / "added")
     service = MatchService(settings.index_dir)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, match_service=service, load=False), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", service, settings)
-    server.should_exit = True
-    thread.join(10)
+    for url in serve(create_app(settings, match_service=service, load=False)):
+        yield Server(url, service, settings)
 
 
 # ---------- the browser ----------

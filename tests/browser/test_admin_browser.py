@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,27 +24,6 @@ sync_api = pytest.importorskip(
 expect = sync_api.expect
 
 
-def serve(app) -> Iterator[str]:
-    import socket
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the app did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-
-
 def stub_crop(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data)).convert("RGB").resize((250, 250))
 
@@ -63,7 +41,7 @@ def slow_build(*args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def admin_url(index_world, app_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def admin_url(index_world, app_index: Path, serve_app, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root, _, _ = index_world
     tmp = tmp_path_factory.mktemp("admin")
     index_dir = tmp / "index"
@@ -74,7 +52,7 @@ def admin_url(index_world, app_index: Path, tmp_path_factory: pytest.TempPathFac
     service.load()
     app = create_app(settings, match_service=service)
     app.state.rebuilds = RebuildService(settings, service, crop=stub_crop, workers=1, build=slow_build)
-    yield from serve(app)
+    yield from serve_app(app)
     app.state.rebuilds.wait(30)
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,28 +24,6 @@ sync_api = pytest.importorskip(
 expect = sync_api.expect
 
 
-def serve(app) -> Iterator[str]:
-    """``app`` served by uvicorn in a thread; yields its URL."""
-    import socket
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the app did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-
-
 def _eval(knn1: float, confusions: list[dict]) -> dict:
     fpr = np.linspace(0, 1, 400) ** 2
     return {
@@ -63,7 +39,7 @@ def _metrics(run: Path, loss0: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def dash_url(index_world, app_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def dash_url(index_world, app_index: Path, serve_app, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app over a copy of the fake index whose run is evaluated, with two comparison runs."""
     _, _, run = index_world
     tmp = tmp_path_factory.mktemp("dashboards")
@@ -86,7 +62,7 @@ def dash_url(index_world, app_index: Path, tmp_path_factory: pytest.TempPathFact
     service = MatchService(index_dir)
     service._detector = object()  # no /match on these pages
     service.load()
-    yield from serve(create_app(settings, match_service=service))
+    yield from serve_app(create_app(settings, match_service=service))
 
 
 def test_the_accuracy_dashboard_renders_without_errors(dash_url: str, tab) -> None:

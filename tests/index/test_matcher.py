@@ -4,7 +4,6 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -13,20 +12,7 @@ from index.build import build_index
 from index.matcher import Matcher
 from index.storage import ModelMismatchError
 from model.faces.decode import ImageDecodeError
-from model.faces.detector import Face, NoFaceError
-
-
-class StubDetector:
-    """Two faces in fixed places, or none for a photo whose top-left pixel is black."""
-
-    def detect(self, image: Image.Image) -> list[Face]:
-        if image.getpixel((0, 0)) == (0, 0, 0):
-            return []
-        landmarks = np.array([[100, 110], [150, 110], [125, 140], [105, 165], [145, 165]], dtype=float)
-        return [
-            Face((60.0, 50.0, 190.0, 200.0), 0.999, landmarks),
-            Face((10.0, 10.0, 40.0, 45.0), 0.95, landmarks / 5 + 5),
-        ]
+from model.faces.detector import NoFaceError
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +24,9 @@ def built(index_world, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def matcher(built) -> Matcher:
+def matcher(built, stub_detector) -> Matcher:
     _, _, out = built
-    return Matcher.load(out, detector=StubDetector())
+    return Matcher.load(out, detector=stub_detector)
 
 
 def _jpeg(image: Image.Image) -> bytes:
@@ -84,7 +70,7 @@ def test_no_face_bad_bytes_and_bad_k_are_clear_errors(matcher: Matcher) -> None:
         matcher.match(_jpeg(Image.new("RGB", (100, 100), (9, 9, 9))), k=0)
 
 
-def test_a_run_other_than_the_one_that_built_the_index_is_refused(built, fake_run, tmp_path: Path) -> None:
+def test_a_run_other_than_the_one_that_built_the_index_is_refused(built, fake_run, stub_detector, tmp_path: Path) -> None:
     images, _, out = built
     other = fake_run(tmp_path / "other", images, dim=16)
     import torch
@@ -94,7 +80,7 @@ def test_a_run_other_than_the_one_that_built_the_index_is_refused(built, fake_ru
     torch.manual_seed(5)
     torch.save({"model": EmbeddingNet("small_cnn", 16, pretrained=False).state_dict(), "epoch": 0}, other.checkpoint("best"))
     with pytest.raises(ModelMismatchError, match="was built by model"):
-        Matcher.load(out, run_dir=other.path, detector=StubDetector())
+        Matcher.load(out, run_dir=other.path, detector=stub_detector)
 
 
 def test_the_match_command_prints_the_endpoint_json(built, capsys: pytest.CaptureFixture[str]) -> None:
