@@ -58,14 +58,17 @@ class Matcher:
     def load(cls, index_dir: Path, run_dir: Path | None = None, detector: FaceDetector | None = None, **limits: int) -> "Matcher":
         """The index in ``index_dir`` with its model: the run the manifest names, or ``run_dir``, which must hold
         the very checkpoint that built the index (``ModelMismatchError`` otherwise)."""
-        probe = GalleryIndex.load(index_dir)
-        run = RunDir(run_dir or probe.manifest.model_run)
-        probe.close()
-        checkpoint = run.checkpoint("best")
-        if not checkpoint.exists():
-            raise FileNotFoundError(f"{checkpoint} does not exist: the index needs the model that built it")
-        index = GalleryIndex.load(index_dir, model_hash=file_sha256(checkpoint))
-        return cls(index, Embedder.from_run(run.path), detector or FaceDetector(), **limits)
+        index = GalleryIndex.load(index_dir)
+        try:
+            run = RunDir(run_dir or index.manifest.model_run)
+            checkpoint = run.checkpoint("best")
+            if not checkpoint.exists():
+                raise FileNotFoundError(f"{checkpoint} does not exist: the index needs the model that built it")
+            index.require_model(file_sha256(checkpoint))
+            return cls(index, Embedder.from_run(run.path), detector or FaceDetector(), **limits)
+        except BaseException:
+            index.close()
+            raise
 
     def match(self, photo: bytes | str | Path, k: int = DEFAULT_K, face: int | None = None, aligned: bool = False) -> dict[str, Any]:
         """Look-alikes of every face of ``photo``; ``aligned`` takes the photo as one LFW-style face frame."""

@@ -148,14 +148,22 @@ class GalleryIndex:
                 f"no index in {index_dir}: build one with `doppelganger index build --out {index_dir}`"
             )
         loaded = cls(folder)
-        if model_hash is not None and loaded.manifest.model_hash != model_hash:
-            loaded.close()
+        if model_hash is not None:
+            try:
+                loaded.require_model(model_hash)
+            except ModelMismatchError:
+                loaded.close()
+                raise
+        return loaded
+
+    def require_model(self, model_hash: str) -> None:
+        """``ModelMismatchError`` unless the checkpoint of SHA-256 ``model_hash`` built this index."""
+        if self.manifest.model_hash != model_hash:
             raise ModelMismatchError(
-                f"the index in {index_dir} was built by model {loaded.manifest.model_hash[:12]} "
-                f"({loaded.manifest.model_run}), not by model {model_hash[:12]}: rebuild it with "
+                f"the index in {self.folder.parent.parent} was built by model {self.manifest.model_hash[:12]} "
+                f"({self.manifest.model_run}), not by model {model_hash[:12]}: rebuild it with "
                 f"`doppelganger index build` and this model, or search it with the model that built it"
             )
-        return loaded
 
     @property
     def version(self) -> str:
