@@ -167,7 +167,6 @@ def main() -> None:
     print(f"\n{len(sample)} cached images per pass, median of {args.repeats} passes after a warm-up\n")
 
     fx = fuse_conv_bn(net)
-    fx_cl = fuse_conv_bn(net).to(memory_format=torch.channels_last)
     net_cl = run.load_model().to(memory_format=torch.channels_last)
     options: list[tuple[str, str, Callable[[], Embed]]] = [  # (name, accuracy group, factory)
         ("eager, batch 256, 2 threads (old embed_images)", "eager", lambda: (torch.set_num_threads(cores), lambda x: embed_images(net, x))[1]),
@@ -175,8 +174,8 @@ def main() -> None:
         ("eager, NCHW-contiguous input", "eager", lambda: batched(net, 256, cores)),
         ("+ channels_last weights", "channels_last", lambda: batched(net_cl, 256, cores, channels_last=True)),
         ("+ BN folded (torch.fx)", "fx", lambda: batched(fx, 256, cores, channels_last=True)),
-        ("+ BN folded + channels_last (Embedder torch)", "fx_cl", lambda: Embedder(net, size, "torch", cores).embed),
-        ("  same, 1 thread", "fx_cl", lambda: Embedder(net, size, "torch", 1).embed),
+        ("+ BN folded + channels_last (Embedder torch)", "fx_cl", lambda: Embedder(net, size, "torch", cores, batch_size=256).embed),
+        ("  same, 1 thread", "fx_cl", lambda: Embedder(net, size, "torch", 1, batch_size=256).embed),
         ("  same, batch 64", "fx_cl", lambda: Embedder(net, size, "torch", cores, batch_size=64).embed),
         ("  same, batch 512", "fx_cl", lambda: Embedder(net, size, "torch", cores, batch_size=512).embed),
         ("TorchScript trace + freeze", "jit", lambda: batched(jit_frozen(net, size, False), 256, cores, uint8=True)),
@@ -186,7 +185,7 @@ def main() -> None:
         fp32 = export_onnx(net, size)
         calibration = cache.take(train.paths[:256])
         options += [
-            ("ONNX Runtime fp32 (Embedder onnx)", "onnx", lambda: Embedder(net, size, "onnx", cores).embed),
+            ("ONNX Runtime fp32 (Embedder onnx)", "onnx", lambda: Embedder(net, size, "onnx", cores, batch_size=256).embed),
             ("  same, 1 thread", "onnx", lambda: onnx_embed(fp32, 1, 256)),
             ("  same, batch 64", "onnx", lambda: onnx_embed(fp32, cores, 64)),
             ("  same, batch 512", "onnx", lambda: onnx_embed(fp32, cores, 512)),
@@ -234,7 +233,7 @@ def main() -> None:
     if "decode" not in args.skip:
         files = [str(train.root / p) for p in (train.paths + test.paths)[: args.files]]
         preprocess = preprocess_for(config.dataset, size)
-        embedder = Embedder(net, size, "auto", cores)
+        embedder = Embedder(net, size, "auto", cores, batch_size=256)
         print(f"\nIndex build, end to end: {len(files)} JPEG files (read once before timing, so from the page cache), "
               f"embedded with {embedder!r}\n")
         for path in files:
@@ -262,7 +261,7 @@ def main() -> None:
                     print(f"| {label} | {workers} | {len(files) / statistics.median(seconds):.0f} | {len(files) / statistics.median(total):.0f} |", flush=True)
             # Overlapped: the pool decodes the next chunks while this process embeds the finished ones.
             for draft, workers, threads in ((False, 1, 1), (False, cores, 1), (False, cores, cores), (True, 1, 1), (True, cores, 1)):
-                overlap = Embedder(net, size, "auto", threads)
+                overlap = Embedder(net, size, "auto", threads, batch_size=256)
                 with ProcessPoolExecutor(max_workers=workers) as small_pool:
                     small_pool.submit(int).result()
                     run_once = lambda: [overlap.embed(b) for b in iter_decoded(files, preprocess, small_pool, draft=draft, chunk=64)]
