@@ -17,6 +17,7 @@ LOSSES = ("contrastive", "triplet", "cosface")
 MINERS = ("random", "batch-all", "batch-hard", "semi-hard", "multi-similarity")
 """Triplet miners (``--loss triplet`` only)."""
 PAIRS = ("batch", "drawn")
+DEVICES = ("auto", "cpu", "cuda")
 COLLAPSE_SPREAD = 0.01
 """Below this mean standard deviation per dimension an embedding has collapsed onto (nearly) one point."""
 DEFAULT_MARGINS = {"contrastive": 1.0, "triplet": 0.2, "cosface": 0.35}
@@ -48,9 +49,11 @@ class TrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     threads: int = 0
+    device: str = "auto"
+    amp: bool = True
 
     def __post_init__(self) -> None:
-        for name, allowed in (("dataset", DATASETS), ("protocol", LFW_PROTOCOLS), ("backbone", BACKBONES),
+        for name, allowed in (("device", DEVICES), ("dataset", DATASETS), ("protocol", LFW_PROTOCOLS), ("backbone", BACKBONES),
                               ("loss", LOSSES), ("miner", MINERS), ("pairs", PAIRS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
@@ -97,7 +100,8 @@ _FLAGS = {
     "lr": ("peak learning rate of AdamW (linear warm-up, then cosine decay)", {"type": float}),
     "weight_decay": ("AdamW weight decay", {"type": float}),
     "seed": ("seed of the split, the pairs, the augmentation and the initial weights", {"type": int}),
-    "threads": ("CPU threads for PyTorch (0: every core)", {"type": int}),
+    "threads": ("CPU threads for PyTorch per process (0: every core, shared out between the processes torchrun starts on one machine)", {"type": int}),
+    "device": ("where to train: auto picks this process's GPU (cuda:LOCAL_RANK) when CUDA is available, else the CPU", {"choices": DEVICES}),
 }
 
 
@@ -111,11 +115,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument("--no-pretrained", dest="pretrained", action="store_false", default=argparse.SUPPRESS,
                         help="start mobilenet_v2 from random weights instead of ImageNet")
+    parser.add_argument("--no-amp", dest="amp", action="store_false", default=argparse.SUPPRESS,
+                        help="on a GPU, train in float32 instead of mixed precision (bfloat16 where the GPU has it, else float16 with loss scaling); the CPU always trains in float32")
     parser.add_argument("--soft-margin", dest="soft_margin", action="store_true", default=argparse.SUPPRESS,
                         help="triplet only: softplus(d(a,p) - d(a,n)) instead of the hinge with a margin (Hermans et al. 2017)")
     parser.add_argument("--out", help="run directory (default: $DOPPELGANGER_RUNS_DIR/<dataset><subset>-<loss>-<backbone>-d<dim>-s<seed>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
 
 
-TRAIN_FLAGS = tuple(_FLAGS) + ("pretrained", "soft_margin")
+TRAIN_FLAGS = tuple(_FLAGS) + ("pretrained", "soft_margin", "amp")
 """The ``TrainConfig`` fields that flags can set."""

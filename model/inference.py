@@ -41,10 +41,12 @@ def embed_images(net: torch.nn.Module, images: np.ndarray, batch_size: int = 256
     """uint8 images (N, H, W, 3) -> float32 embeddings (N, D), with the network in eval mode."""
     was_training = net.training
     net.eval()
+    device = next(net.parameters()).device
     out = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            out.append(net(to_float_batch(images[start : start + batch_size])).float().numpy())
+            batch = to_float_batch(images[start : start + batch_size]).to(device)
+            out.append(net(batch).float().cpu().numpy())
     net.train(was_training)
     if not out:
         return np.zeros((0, getattr(net, "dim", 0)), dtype=np.float32)

@@ -1,8 +1,13 @@
-"""Training an embedding: ``parse_args``, ``main``, ``train_epoch`` and ``evaluate``.
+"""Training an embedding: ``parse_args``, ``main``, ``train_epoch`` (one ``train_step`` per batch) and ``evaluate``.
 
 One ``EmbeddingNet`` embeds every image of a batch in a single forward pass; the loss decides what it compares.
 For the contrastive loss this is the siamese network (its two branches share every weight, Bromley et al. 1993)
 fed balanced pairs; the triplet loss takes P x K batches and a miner; CosFace a P x K batch and class weights.
+
+The same command trains on a GPU (``--device``, mixed precision unless ``--no-amp``) and, launched with
+``torchrun --nproc-per-node N``, in N processes with DistributedDataParallel (``model.distributed``): every rank
+draws whole batches of its own (``DistributedBatchSampler``), the triplet miners and the all-pairs contrastive
+loss see the embeddings gathered from every rank, and rank 0 alone prints, writes metrics and saves checkpoints.
 """
 
 from __future__ import annotations
@@ -16,8 +21,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -25,6 +34,7 @@ from model.config import COLLAPSE_SPREAD, TRAIN_FLAGS, TrainConfig, add_train_ar
 from model.data.image_set import ImageSet
 from model.data.splits import save_split
 from model.data.tasks import dataset_cache, is_closed_set, make_parts
+from model.distributed import ProcessGroup, backend_for, select_device
 from model.evaluation import knn_predict, retrieval_metrics
 from model.inference import embed_images
 from model import miners
@@ -32,7 +42,7 @@ from model.losses import ContrastiveLoss, CosFaceLoss, TripletMarginLoss
 from model.losses.contrastive_loss import pair_distance
 from model.networks import EmbeddingNet
 from model.run import RunDir, atomic_torch_save
-from model.samplers import BalancedPairSampler, PKSampler
+from model.samplers import BalancedPairSampler, DistributedBatchSampler, PKSampler
 from model.settings import get_settings
 from model.transforms import augmentation_for, to_float_batch
 
@@ -86,16 +96,32 @@ def build_miner(config: TrainConfig):
     return miners.build_miner(name, **kwargs)
 
 
-def build_sampler(config: TrainConfig, labels: np.ndarray) -> BalancedPairSampler | PKSampler:
+def build_sampler(
+    config: TrainConfig, labels: np.ndarray, group: ProcessGroup = ProcessGroup()
+) -> BalancedPairSampler | PKSampler | DistributedBatchSampler:
     """Balanced pairs for the contrastive loss; P x K batches for the others. Every batch holds
-    ``2 * batch_size`` images and every epoch ``2 * pairs_per_epoch``, whatever the loss."""
+    ``2 * batch_size`` images and every epoch ``2 * pairs_per_epoch``, whatever the loss.
+
+    In a distributed run every rank gets whole batches of that size, and an epoch still covers about
+    ``2 * pairs_per_epoch`` images: ``world_size`` times fewer steps, each with ``world_size`` batches."""
+    steps = math.ceil(config.pairs_per_epoch / config.batch_size / group.world_size)
+    batches = steps * group.world_size
     if config.loss == "contrastive":
-        return BalancedPairSampler(labels, config.pairs_per_epoch, seed=config.seed, batch_size=config.batch_size)
-    images_per_batch = 2 * config.batch_size
-    if images_per_batch % config.k:
-        raise ValueError(f"--k {config.k} must divide the {images_per_batch} images of a batch")
-    batches = math.ceil(config.pairs_per_epoch / config.batch_size)
-    return PKSampler(labels, p=images_per_batch // config.k, k=config.k, batches_per_epoch=batches, seed=config.seed)
+        pairs = batches * config.batch_size if group.distributed else config.pairs_per_epoch
+        sampler = BalancedPairSampler(labels, pairs, seed=config.seed, batch_size=config.batch_size)
+    else:
+        images_per_batch = 2 * config.batch_size
+        if images_per_batch % config.k:
+            raise ValueError(f"--k {config.k} must divide the {images_per_batch} images of a batch")
+        sampler = PKSampler(labels, p=images_per_batch // config.k, k=config.k, batches_per_epoch=batches, seed=config.seed)
+    return DistributedBatchSampler(sampler, group.rank, group.world_size) if group.distributed else sampler
+
+
+def gathers_batch(config: TrainConfig) -> bool:
+    """Whether the loss sees every rank's embeddings: the triplet miners (more classes, positives and negatives
+    to mine) and the all-pairs contrastive loss do; CosFace and drawn pairs are sums over single images or pairs,
+    which DistributedDataParallel's gradient averaging already makes global."""
+    return config.loss == "triplet" or (config.loss == "contrastive" and config.pairs == "batch")
 
 
 def batch_loss(config: TrainConfig, loss_fn: torch.nn.Module, miner, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -125,7 +151,7 @@ def lr_schedule(total_steps: int, warmup_steps: int):
 def batch_diagnostics(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, float]:
     """Mean distance of the batch's positive pairs, of its negative pairs, and the embedding's spread (mean
     standard deviation per dimension; near zero when every image lands on one point)."""
-    i, j = torch.triu_indices(len(labels), len(labels), offset=1)
+    i, j = torch.triu_indices(len(labels), len(labels), offset=1, device=embeddings.device)
     d = pair_distance(embeddings[i], embeddings[j])
     same = labels[i] == labels[j]
     pos = d[same].mean().item() if same.any() else float("nan")
@@ -133,9 +159,87 @@ def batch_diagnostics(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[f
     return pos, neg, embeddings.std(dim=0).mean().item()
 
 
+@dataclass
+class Runtime:
+    """Where the training runs: the device, the mixed-precision type (``None``: float32), the gradient scaler
+    that float16 needs, and this process's place in a distributed run."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    amp_dtype: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+    group: ProcessGroup = field(default_factory=ProcessGroup)
+
+    @classmethod
+    def create(cls, config: TrainConfig, group: ProcessGroup = ProcessGroup()) -> "Runtime":
+        """The device of ``config.device`` for this rank, and mixed precision there when ``config.amp`` and the
+        device is a GPU: bfloat16 where the GPU supports it (no loss scaling needed), else float16 with a
+        ``GradScaler``. The CPU trains in float32."""
+        device = select_device(config.device, group)
+        if device.type != "cuda" or not config.amp:
+            return cls(device=device, group=group)
+        if torch.cuda.is_bf16_supported():
+            return cls(device=device, amp_dtype=torch.bfloat16, group=group)
+        return cls(device=device, amp_dtype=torch.float16, scaler=torch.amp.GradScaler("cuda"), group=group)
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def describe(self) -> str:
+        precision = "float32" if self.amp_dtype is None else f"mixed precision ({str(self.amp_dtype).removeprefix('torch.')})"
+        where = f"{self.group.world_size} processes, " if self.group.distributed else ""
+        return f"{where}{self.device}, {precision}"
+
+
+def train_step(
+    config: TrainConfig,
+    net: torch.nn.Module,
+    augment: torch.nn.Module,
+    loss_fn: torch.nn.Module,
+    miner,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    runtime: Runtime | None = None,
+) -> dict[str, Any]:
+    """One optimiser step on one batch (uint8 images (N, H, W, 3) and their labels, on the CPU).
+
+    In a distributed run ``net`` is the DistributedDataParallel module, ``images`` this rank's batch, and the loss
+    covers the gathered global batch where ``gathers_batch(config)``. Returns the loss, the active fraction, and
+    the global batch's detached embeddings and labels for the diagnostics."""
+    runtime = runtime or Runtime()
+    group = runtime.group
+    labels = labels.to(runtime.device, non_blocking=True)
+    with runtime.autocast():
+        embeddings = net(augment(to_float_batch(images.to(runtime.device, non_blocking=True))))
+    embeddings = embeddings.float()
+    if group.distributed and gathers_batch(config):
+        embeddings, labels = group.gather(embeddings), group.gather(labels)
+    loss = batch_loss(config, loss_fn, miner, embeddings, labels)
+    optimizer.zero_grad(set_to_none=True)
+    if runtime.scaler is not None:
+        runtime.scaler.scale(loss).backward()
+        group.average_gradients(loss_fn.parameters())
+        runtime.scaler.step(optimizer)
+        runtime.scaler.update()
+    else:
+        loss.backward()
+        group.average_gradients(loss_fn.parameters())
+        optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    loss_value, active = group.mean(torch.tensor([loss.item(), float(loss_fn.last_active_fraction)])).tolist()
+    embeddings = embeddings.detach()
+    if group.distributed and not gathers_batch(config):
+        embeddings, labels = group.gather(embeddings), group.gather(labels)
+    return {"loss": loss_value, "active_fraction": active, "embeddings": embeddings, "labels": labels}
+
+
 def train_epoch(
     config: TrainConfig,
-    net: EmbeddingNet,
+    net: torch.nn.Module,
     augment: torch.nn.Module,
     loss_fn: torch.nn.Module,
     miner,
@@ -143,12 +247,15 @@ def train_epoch(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     images: torch.Tensor,
     labels: torch.Tensor,
-    sampler: BalancedPairSampler | PKSampler,
+    sampler: BalancedPairSampler | PKSampler | DistributedBatchSampler,
     epoch: int,
     bar: tqdm | None = None,
+    runtime: Runtime | None = None,
 ) -> dict[str, float]:
     """One pass over this epoch's batches. Returns the mean loss and the diagnostics that reveal a collapse:
-    positive and negative distances, the fraction of pairs or triplets still active, the embedding's spread."""
+    positive and negative distances, the fraction of pairs or triplets still active, the embedding's spread
+    (all over the global batch in a distributed run), and the images per second of every rank together."""
+    runtime = runtime or Runtime()
     net.train()
     augment.train()
     loss_fn.train()
@@ -157,20 +264,14 @@ def train_epoch(
     start = time.perf_counter()
     for rows in sampler.batches(epoch):
         rows = torch.from_numpy(rows)
-        batch_labels = labels[rows]
-        embeddings = net(augment(to_float_batch(images[rows])))
-        loss = batch_loss(config, loss_fn, miner, embeddings, batch_labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        step = train_step(config, net, augment, loss_fn, miner, optimizer, scheduler, images[rows], labels[rows], runtime)
         with torch.no_grad():
-            pos, neg, spread = batch_diagnostics(embeddings.detach(), batch_labels)
-        for key, value in (("loss", loss.item()), ("pos_dist", pos), ("neg_dist", neg),
-                           ("active_fraction", loss_fn.last_active_fraction), ("spread", spread)):
+            pos, neg, spread = batch_diagnostics(step["embeddings"], step["labels"])
+        for key, value in (("loss", step["loss"]), ("pos_dist", pos), ("neg_dist", neg),
+                           ("active_fraction", step["active_fraction"]), ("spread", spread)):
             totals[key] += value
         n_batches += 1
-        n_images += len(rows)
+        n_images += len(step["labels"])
         if bar is not None:
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{totals['loss'] / n_batches:.4f}")
@@ -207,10 +308,23 @@ def evaluate(
 
 
 def main(args: argparse.Namespace) -> RunDir:
+    config, _ = resolve_config(args)
+    group = ProcessGroup.from_environment(backend_for(config.device))
+    try:
+        return fit(args, group)
+    finally:
+        group.close()
+
+
+def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDir:
+    """The whole run, in this process; under torchrun every rank calls it and rank 0 alone writes."""
     config, run = resolve_config(args)
     settings = get_settings()
-    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    main_rank = group.is_main
+    threads = config.threads or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
+    runtime = Runtime.create(config, group)
     closed = is_closed_set(config.dataset, config.protocol)
 
     if args.resume:
@@ -219,10 +333,16 @@ def main(args: argparse.Namespace) -> RunDir:
         if run.exists():
             raise ValueError(f"{run.path} already holds a run: pass --resume to continue it, or choose another --out")
         parts = make_parts(config.dataset, settings.data_dir, config.min_images, config.seed, config.protocol)
-        run.write_config(config)
-        save_split(run.split_file, config.dataset, parts)
+        group.barrier()  # every rank has seen that the run is new before rank 0 creates it
+        if main_rank:
+            run.write_config(config)
+            save_split(run.split_file, config.dataset, parts)
     train, val = parts["train"], parts["val"]
-    cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size)
+    if main_rank:  # the first run at a size decodes the images into the cache; the other ranks then read it
+        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size)
+    group.barrier()
+    if not main_rank:
+        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size)
     train_images = torch.from_numpy(cache.take(train.paths))
     train_labels = torch.from_numpy(train.labels)
     val_images = cache.take(val.paths)
@@ -231,11 +351,11 @@ def main(args: argparse.Namespace) -> RunDir:
     gallery_labels = train.labels[gallery] if closed else None
     select = "val_knn1_acc" if closed else "val_map_at_r"
 
-    net = EmbeddingNet(config.backbone, config.dim, pretrained=config.pretrained)
-    augment = augmentation_for(config.dataset)
-    loss_fn = build_loss(config, train.num_classes)
+    net = EmbeddingNet(config.backbone, config.dim, pretrained=config.pretrained).to(runtime.device)
+    augment = augmentation_for(config.dataset).to(runtime.device)
+    loss_fn = build_loss(config, train.num_classes).to(runtime.device)
     miner = build_miner(config)
-    sampler = build_sampler(config, train.labels)
+    sampler = build_sampler(config, train.labels, group)
     steps_per_epoch = len(sampler.batches(0))
     optimizer = torch.optim.AdamW([*net.parameters(), *loss_fn.parameters()], lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -243,27 +363,46 @@ def main(args: argparse.Namespace) -> RunDir:
     )
 
     start_epoch, best = 0, -math.inf
-    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    if main_rank:
+        run.checkpoints.mkdir(parents=True, exist_ok=True)
     if args.resume and run.checkpoint("last").exists():
         state = torch.load(run.checkpoint("last"), map_location="cpu", weights_only=False)
         net.load_state_dict(state["model"])
         loss_fn.load_state_dict(state["loss"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        restore_rng(state, group)
         start_epoch, best = state["epoch"] + 1, state["best"]
         if start_epoch >= config.epochs:
-            print(f"{run.path} has finished all {config.epochs} epochs; nothing to resume (raise --epochs to go on)")
+            if main_rank:
+                print(f"{run.path} has finished all {config.epochs} epochs; nothing to resume (raise --epochs to go on)")
             return run
+    elif group.distributed:
+        torch.manual_seed(config.seed + 1000 * group.rank)  # the same initial weights, a different augmentation
 
-    print(f"training {config.default_run_name()} in {run.path}")
-    print(f"  train {describe(train)}; val {describe(val)}; {torch.get_num_threads()} threads")
-    writer = SummaryWriter(str(run.tensorboard))
-    bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, unit="batch", desc="train")
+    model = net
+    if group.distributed:
+        if runtime.device.type == "cuda":
+            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        model = DistributedDataParallel(net, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
+
+    if main_rank:
+        print(f"training {config.default_run_name()} in {run.path}")
+        print(f"  train {describe(train)}; val {describe(val)}; {runtime.describe()}; {torch.get_num_threads()} threads")
+        if group.distributed:
+            print(f"  every step: {group.world_size} batches of {len(sampler.batches(0)[0])} images, one per rank")
+    writer = SummaryWriter(str(run.tensorboard)) if main_rank else None
+    bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, unit="batch", desc="train",
+               disable=not main_rank)
     for epoch in range(start_epoch, config.epochs):
         stats = train_epoch(
-            config, net, augment, loss_fn, miner, optimizer, scheduler, train_images, train_labels, sampler, epoch, bar
+            config, model, augment, loss_fn, miner, optimizer, scheduler, train_images, train_labels, sampler, epoch, bar,
+            runtime,
         )
+        rng_states = group.all_objects(rng_state(runtime))
+        if not main_rank:
+            group.barrier()  # rank 0 validates and saves
+            continue
         stats.update(evaluate(net, val_images, val.labels, gallery_images, gallery_labels))
         record = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], **stats}
         with open(run.metrics_file, "a") as f:
@@ -279,8 +418,8 @@ def main(args: argparse.Namespace) -> RunDir:
         atomic_torch_save(
             {
                 "model": net.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(), "epoch": epoch, "best": best, "config": config.to_dict(),
+                "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(), "rng_per_rank": rng_states,
+                "epoch": epoch, "best": best, "config": config.to_dict(),
             },
             run.checkpoint("last"),
         )
@@ -294,10 +433,35 @@ def main(args: argparse.Namespace) -> RunDir:
                 f"  warning: the embedding has collapsed (spread {record['spread']:.4f} < {COLLAPSE_SPREAD}): every "
                 "image lands near one point; lower --lr, or try another margin or miner"
             )
+        group.barrier()
     bar.close()
-    writer.close()
-    print(f"best {select} {best:.4f}; checkpoints in {run.checkpoints}")
+    if writer is not None:
+        writer.close()
+    if main_rank:
+        print(f"best {select} {best:.4f}; checkpoints in {run.checkpoints}")
     return run
+
+
+def rng_state(runtime: Runtime) -> dict[str, torch.Tensor]:
+    """This process's random state (the augmentation draws from it), saved with each checkpoint."""
+    state = {"cpu": torch.get_rng_state()}
+    if runtime.device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(runtime.device)
+    return state
+
+
+def restore_rng(checkpoint: dict[str, Any], group: ProcessGroup) -> None:
+    """Put back this rank's random state from a checkpoint; a run resumed on a different number of processes
+    starts each rank from a fresh seed instead."""
+    per_rank = checkpoint.get("rng_per_rank")
+    if per_rank is not None and len(per_rank) == group.world_size:
+        torch.set_rng_state(per_rank[group.rank]["cpu"])
+        if "cuda" in per_rank[group.rank] and torch.cuda.is_available():
+            torch.cuda.set_rng_state(per_rank[group.rank]["cuda"])
+    elif per_rank is None and not group.distributed:
+        torch.set_rng_state(checkpoint["torch_rng"])
+    else:
+        torch.manual_seed(checkpoint["config"]["seed"] + 1000 * group.rank + 7919 * (checkpoint["epoch"] + 1))
 
 
 def describe(images: ImageSet) -> str:
