@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app.services.matching import IndexNotReadyError
-from index.storage import IndexMissingError, ModelMismatchError
+from index.storage import IndexCorruptError, IndexMissingError, ModelMismatchError
 from model.faces.decode import ImageDecodeError, ImageTooLargeError, UnsupportedImageError
 from model.faces.detector import NoFaceError
 
@@ -24,6 +24,7 @@ STATUS = (
     (NoFaceError, 422),
     (IndexNotReadyError, 503),
     (IndexMissingError, 503),
+    (IndexCorruptError, 503),
     (ModelMismatchError, 503),
 )
 """Exception -> HTTP status, first match wins (subclasses before their bases)."""

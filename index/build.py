@@ -10,7 +10,9 @@ version serving.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import sqlite3
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
@@ -27,12 +29,14 @@ from index.calibration import MIN_PAIRS, Calibration, calibrate_on_lfw, fit_sear
 from index.gallery import GALLERY_KINDS, GalleryImage, detect_kind, scan_gallery
 from index.manifest import Manifest
 from index.metadata import ImageRecord, MetadataStore
-from index.storage import IndexDir
+from index.storage import METADATA, IndexCorruptError, IndexDir, verify_version
 from index.vector_index import DEFAULT_FACTORY
 from model.data.lfw import image_dir, read_pairs
 from model.inference import Embedder, file_sha256
 from model.run import RunDir
 from model.transforms import Preprocess, preprocess_for
+
+log = logging.getLogger("doppelganger")
 
 BATCH = 256
 
@@ -161,6 +165,26 @@ def lfw_calibration(run: RunDir, embedder: Embedder, lfw_dir: Path, workers: int
     return calibrate_on_lfw(embed_paths, read_pairs(pairs_file), trained_people(run))
 
 
+def _previous_version(store: IndexDir):
+    """The live version to build on: its folder, manifest, ids, embeddings and records; all ``None`` when there is
+    none, or when it is damaged (then the build embeds everything again, and says so)."""
+    folder = store.current()
+    if folder is None:
+        return None, None, None, None, None
+    try:
+        manifest = verify_version(folder)
+        old = MetadataStore(folder / METADATA)
+        try:
+            ids, vectors = old.embeddings()
+            records = old.records()
+        finally:
+            old.close()
+    except (IndexCorruptError, sqlite3.DatabaseError) as error:
+        log.warning("the live index version is damaged, so every image is embedded again: %s", error)
+        return None, None, None, None, None
+    return folder, manifest, ids, vectors, records
+
+
 @dataclass(frozen=True)
 class GallerySource:
     """One folder of the gallery: ``ROOT/<Person>/<image>``, of a ``kind`` (``index.gallery``). Its images are
@@ -226,17 +250,10 @@ def build_index(
     embedder = embedder or Embedder.from_run(run.path)
 
     store = IndexDir(index_dir)
-    previous_folder = store.current()
-    previous: Manifest | None = Manifest.read(previous_folder / "manifest.json") if previous_folder else None
+    previous_folder, previous, old_ids, old_vectors, old_records = _previous_version(store)
     reusable: dict[tuple[str, str], tuple[int, np.ndarray]] = {}
     next_id, previous_paths = 0, set()
     if previous is not None:
-        old = MetadataStore(previous_folder / "metadata.sqlite")
-        try:
-            old_ids, old_vectors = old.embeddings()
-            old_records = old.records()
-        finally:
-            old.close()
         next_id = int(old_ids.max()) + 1 if len(old_ids) else 0
         previous_paths = {record.path for record in old_records}
         # A source whose kind changed (aligned <-> photos) crops its images differently: embed them again.

@@ -37,6 +37,8 @@ class Manifest:
     """The version's folder name (set when it is published)."""
     stats: dict[str, Any] = field(default_factory=dict)
     """How the build went: images embedded, kept, removed, skipped, images per second."""
+    checksums: dict[str, str] = field(default_factory=dict)
+    """SHA-256 of the version's other files (``index.faiss``, ``metadata.sqlite``), checked when it is loaded."""
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

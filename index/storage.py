@@ -14,8 +14,11 @@ kept; older ones and abandoned staging folders are removed by the next publish.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -39,6 +42,26 @@ class IndexMissingError(FileNotFoundError):
 
 class ModelMismatchError(ValueError):
     """The index was built by another model than the one asked to search it."""
+
+
+class IndexCorruptError(ValueError):
+    """A file of the live version is damaged (truncated, overwritten, unreadable); the message says how to rebuild."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _rebuild_hint(folder: Path) -> str:
+    index_dir = folder.parent.parent
+    return (
+        f"rebuild it with `doppelganger index build --full --out {index_dir}` (or from /admin); the previous version, "
+        f"if any, is still in {folder.parent} and can be made live by writing its name into {index_dir / 'CURRENT'}"
+    )
 
 
 @dataclass(frozen=True)
@@ -97,6 +120,7 @@ class IndexDir:
             vectors = build_vector_index(embeddings, ids, manifest.factory)
             save_vector_index(vectors, staging / VECTORS)
             MetadataStore.write(staging / METADATA, records, embeddings)
+            manifest.checksums = {file: sha256_file(staging / file) for file in (VECTORS, METADATA)}
             manifest.version = name
             manifest.built_at = stamp.isoformat(timespec="seconds")
             manifest.count = len(records)
@@ -128,16 +152,44 @@ class IndexDir:
             shutil.rmtree(self.versions / old, ignore_errors=True)
 
 
+def verify_version(folder: Path) -> Manifest:
+    """The manifest of an index version whose files are whole: ``IndexCorruptError`` when the manifest is not
+    readable, a file is missing, or a file's SHA-256 differs from the one the manifest recorded at publish."""
+    folder = Path(folder)
+    try:
+        manifest = Manifest.read(folder / MANIFEST)
+    except (OSError, json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
+        raise IndexCorruptError(f"the manifest of the index version {folder} is damaged ({error}): {_rebuild_hint(folder)}") from error
+    for file in (VECTORS, METADATA):
+        if not (folder / file).is_file():
+            raise IndexCorruptError(f"the index version {folder} has lost its {file}: {_rebuild_hint(folder)}")
+        expected = manifest.checksums.get(file)
+        if expected is not None and sha256_file(folder / file) != expected:
+            size = (folder / file).stat().st_size
+            raise IndexCorruptError(
+                f"the index version {folder} is damaged: {file} ({size} bytes) is not the file that was published "
+                f"(its SHA-256 differs; truncated or overwritten): {_rebuild_hint(folder)}"
+            )
+    return manifest
+
+
 class GalleryIndex:
     """A loaded index version: the FAISS index, its metadata and manifest, searchable from many threads."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.manifest = Manifest.read(self.folder / MANIFEST)
-        self.vectors = load_vector_index(self.folder / VECTORS)
-        self.metadata = MetadataStore(self.folder / METADATA)
+        self.manifest = verify_version(self.folder)
+        try:
+            self.vectors = load_vector_index(self.folder / VECTORS)
+            self.metadata = MetadataStore(self.folder / METADATA)
+            len(self.metadata)
+        except (RuntimeError, sqlite3.DatabaseError) as error:
+            raise IndexCorruptError(f"the index version {self.folder} cannot be read ({error}): {_rebuild_hint(self.folder)}") from error
         if self.vectors.ntotal != self.manifest.count:
-            raise ValueError(f"{self.folder}: the vectors hold {self.vectors.ntotal} images, the manifest says {self.manifest.count}")
+            raise IndexCorruptError(
+                f"the index version {self.folder} is inconsistent: its vectors hold {self.vectors.ntotal} images, its "
+                f"manifest says {self.manifest.count}: {_rebuild_hint(self.folder)}"
+            )
 
     @classmethod
     def load(cls, index_dir: Path | str, model_hash: str | None = None) -> "GalleryIndex":

@@ -97,6 +97,16 @@ def test_a_failed_rebuild_leaves_the_previous_index_serving(world, monkeypatch: 
     assert IndexDir(out).current().name == first.version and len(GalleryIndex.load(out)) == 72
 
 
+def test_a_damaged_live_version_is_rebuilt_in_full(world) -> None:
+    gallery, run, lfw_dir, out = world
+    first = build_index(run.path, gallery, out, lfw_dir, progress=False)
+    vectors = IndexDir(out).current() / "index.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:100])
+    report = build_index(run.path, gallery, out, lfw_dir, progress=False)  # not "up to date": the live one is broken
+    assert (report.embedded, report.kept, report.up_to_date) == (72, 0, False)
+    assert report.version != first.version and len(GalleryIndex.load(out)) == 72
+
+
 def test_unreadable_files_are_skipped_with_their_reason(world) -> None:
     gallery, run, lfw_dir, out = world
     (gallery / "Ada_Lovelace" / "broken.jpg").write_bytes(b"not a jpeg at all")

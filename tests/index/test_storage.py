@@ -103,3 +103,45 @@ def test_image_files_resolve_to_the_gallery_they_came_from(tmp_path: Path) -> No
     index = GalleryIndex.load(tmp_path)
     assert index.image_file("Person_1/1.jpg") == Path("g/Person_1/1.jpg")
     assert index.image_file("added/Someone/a.jpg") == Path("added/Someone/a.jpg")
+
+
+# --- damaged files are found at load, with a way out -----------------------------------------------------------
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("file", [storage.VECTORS, storage.METADATA])
+@pytest.mark.parametrize("damage", [_truncate, _flip_one_byte, Path.unlink], ids=["truncated", "one-byte", "deleted"])
+def test_a_damaged_index_file_is_refused_at_load_with_how_to_rebuild(tmp_path: Path, file: str, damage) -> None:
+    folder = IndexDir(tmp_path).publish(_manifest(), *_gallery(40))
+    manifest = Manifest.read(folder / storage.MANIFEST)
+    assert set(manifest.checksums) == {storage.VECTORS, storage.METADATA}
+    damage(folder / file)
+    with pytest.raises(storage.IndexCorruptError) as error:
+        GalleryIndex.load(tmp_path)
+    message = str(error.value)
+    assert file in message and f"doppelganger index build --full --out {tmp_path}" in message
+
+
+def test_a_damaged_manifest_is_refused_at_load(tmp_path: Path) -> None:
+    folder = IndexDir(tmp_path).publish(_manifest(), *_gallery(5))
+    _truncate(folder / storage.MANIFEST)
+    with pytest.raises(storage.IndexCorruptError, match="manifest .* is damaged.*index build --full"):
+        GalleryIndex.load(tmp_path)
+
+
+def test_an_index_without_checksums_still_loads(tmp_path: Path) -> None:
+    """Versions published before the checksums were recorded load as before (their files are read as they are)."""
+    folder = IndexDir(tmp_path).publish(_manifest(), *_gallery(5))
+    manifest = Manifest.read(folder / storage.MANIFEST)
+    manifest.checksums = {}
+    manifest.write(folder / storage.MANIFEST)
+    assert len(GalleryIndex.load(tmp_path)) == 5
