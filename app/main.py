@@ -12,11 +12,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app.errors import install_error_handlers
 from app.uploads import UploadLimit, keep_in_memory
 from app.routes import admin, api, dashboards, pages
+from app.security import RateLimiter, SecurityHeaders
 from app.services.matching import MatchService
 from app.settings import AppSettings, get_app_settings
 
@@ -49,9 +51,16 @@ def create_app(settings: AppSettings | None = None, match_service: MatchService 
     )
     app.state.settings = settings
     app.state.match_service = service
+    app.state.match_limiter = RateLimiter(settings.match_rate_per_minute, settings.match_burst)
     install_error_handlers(app)
     keep_in_memory(settings.max_upload_bytes)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    if settings.cors_origins:  # closed by default: browsers refuse other origins' calls
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(SecurityHeaders)
     app.include_router(api.router)
     app.include_router(admin.page_router)
     app.include_router(admin.router)

@@ -26,6 +26,14 @@ class AppSettings(Settings):
     max_k: int = 20
     gallery_added_dir: Path = Path("galleries/added")
     """People added from the admin page, one folder each (whole photos, faces detected at rebuild)."""
+    match_rate_per_minute: float = 60.0
+    """Matches a minute each client address may ask for (a token bucket; 0 switches the limit off)."""
+    match_burst: int = 10
+    """Matches a client may ask for at once before the rate applies."""
+    match_timeout_seconds: float = 30.0
+    """A match that takes longer is answered 503 (a server too busy); the photo is dropped either way."""
+    cors_origins: list[str] = []
+    """Origins whose pages may call the API from a browser (e.g. ["https://example.org"]); none by default."""
     host: str = "127.0.0.1"
     port: int = 8000
 

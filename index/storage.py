@@ -225,9 +225,14 @@ class GalleryIndex:
         return int(self.vectors.ntotal)
 
     def image_file(self, path: str) -> Path:
-        """The file of a gallery image, from its recorded path (the gallery it came from is the longest prefix)."""
+        """The file of a gallery image, from its recorded path (the gallery it came from is the longest prefix).
+        ``ValueError`` for a path that would lead outside its gallery folder (``..``, a link elsewhere)."""
         source = max((g for g in self.manifest.galleries if path.startswith(g["prefix"])), key=lambda g: len(g["prefix"]))
-        return Path(source["root"]) / path[len(source["prefix"]):]
+        root = Path(source["root"])
+        file = root / path[len(source["prefix"]):]
+        if not file.resolve().is_relative_to(root.resolve()):
+            raise ValueError(f"the gallery image path {path!r} leads outside its gallery {root}")
+        return file
 
     def search(self, queries: np.ndarray, k: int) -> list[list[Match]]:
         """The ``k`` best gallery images for each query embedding, best first."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from app.dependencies import get_match_service, get_settings
+from app.dependencies import get_match_service, get_settings, match_rate_limit
 from app.services.matching import MatchService
 from app.settings import AppSettings
 
@@ -50,8 +51,10 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
         413: {"description": "the file or its pixel count is over the limit"},
         415: {"description": "not a JPEG, PNG or WebP image"},
         422: {"description": "no face found, or a bad parameter"},
-        503: {"description": "the index is not ready"},
+        429: {"description": "too many matches from this address for now (see Retry-After)"},
+        503: {"description": "the index is not ready, or the server is too busy to answer in time"},
     },
+    dependencies=[Depends(match_rate_limit)],
 )
 async def match(
     file: Annotated[UploadFile, File(description="the photo: JPEG, PNG or WebP")],
@@ -66,7 +69,14 @@ async def match(
         raise HTTPException(422, f"k is at most {settings.max_k}, got {k}")
     data = await _read_limited(file, settings.max_upload_bytes)
     try:
-        result = await run_in_threadpool(service.match, data, k, face, detect)
+        result = await asyncio.wait_for(
+            run_in_threadpool(service.match, data, k, face, detect), timeout=settings.match_timeout_seconds
+        )
+    except TimeoutError as error:
+        raise HTTPException(
+            503, f"the match took longer than {settings.match_timeout_seconds:g} s: the server is busy, try again "
+            "in a moment (a smaller photo is also faster)", headers={"Retry-After": "5"},
+        ) from error
     except ValueError as error:
         from app.errors import status_of
 
@@ -79,13 +89,20 @@ async def match(
     return result
 
 
-@router.get("/gallery/{image_id}/image", summary="A gallery image", response_class=FileResponse)
-def gallery_image(image_id: int, service: Annotated[MatchService, Depends(get_match_service)]) -> FileResponse:
+@router.get("/gallery/{image_id}/image", summary="A gallery image, by the image_id a match gives",
+            response_class=FileResponse, responses={404: {"description": "no gallery image has this id"}})
+def gallery_image(image_id: str, service: Annotated[MatchService, Depends(get_match_service)]) -> FileResponse:
+    # Only an id the index knows names a file, so no path from the request ever reaches the disk.
+    record = None
     index = service.matcher.index
-    record = index.metadata.get([image_id]).get(image_id)
+    if image_id.isascii() and image_id.isdigit() and len(image_id) < 19:
+        record = index.metadata.get([int(image_id)]).get(int(image_id))
     if record is None:
-        raise HTTPException(404, f"no gallery image has id {image_id}")
-    path = index.image_file(record.path)
+        raise HTTPException(404, f"no gallery image has id {image_id[:40]!r}: use an image_id from a /match answer")
+    try:
+        path = index.image_file(record.path)
+    except ValueError as error:
+        raise HTTPException(404, f"gallery image {image_id} is not in the gallery folder") from error
     if not path.is_file():
         raise HTTPException(404, f"gallery image {image_id} ({record.path}) is no longer on disk: rebuild the index")
     return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})

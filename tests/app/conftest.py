@@ -18,6 +18,7 @@ def app_settings(app_index: Path, tmp_path: Path) -> AppSettings:
     return AppSettings(
         index_dir=app_index, admin_token="s3cret", max_upload_bytes=200_000, max_upload_pixels=4_000_000,
         gallery_added_dir=tmp_path / "added", runs_dir=tmp_path / "runs", max_k=10,
+        match_rate_per_minute=0,  # test_security.py checks the limit; the other tests upload freely
     )
 
 

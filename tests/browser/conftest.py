@@ -101,6 +101,7 @@ def serve_app():
 def _serve(index_dir: Path, detector, tmp: Path) -> Iterator[Server]:
     settings = AppSettings(
         index_dir=index_dir, max_k=MAX_K, default_k=5, runs_dir=tmp / "runs", gallery_added_dir=tmp / "added",
+        match_rate_per_minute=0,  # every test of the session uploads from 127.0.0.1
     )
     service = MatchService(index_dir)
     service.use(Matcher.load(index_dir, detector=detector, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels))
@@ -133,7 +134,8 @@ def unready_server(app_index: Path, tmp_path_factory: pytest.TempPathFactory) ->
     if _missing():
         pytest.skip(_missing())
     tmp = tmp_path_factory.mktemp("unready-app")
-    settings = AppSettings(index_dir=tmp / "no-index", max_k=MAX_K, max_upload_bytes=60_000, runs_dir=tmp / "runs", gallery_added_dir=tmp / "added")
+    settings = AppSettings(index_dir=tmp / "no-index", max_k=MAX_K, max_upload_bytes=60_000, runs_dir=tmp / "runs", gallery_added_dir=tmp / "added",
+                           match_rate_per_minute=0)
     service = MatchService(settings.index_dir)
     for url in serve(create_app(settings, match_service=service, load=False)):
         yield Server(url, service, settings)
