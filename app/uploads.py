@@ -12,6 +12,7 @@ import json
 
 from starlette.formparsers import MultiPartParser
 from starlette.types import ASGIApp, Receive, Scope, Send
+from model.faces.decode import human_size
 
 MULTIPART_OVERHEAD = 64 * 1024
 """Room for the multipart headers and boundaries around the file itself."""
@@ -39,7 +40,7 @@ class UploadLimit:
                 await _refuse(send, 411, "send the upload with a Content-Length header (a plain multipart form post does)")
                 return
             if int(length) > self.limit:
-                await _refuse(send, 413, f"the file is larger than {self.max_bytes / 2**20:g} MiB: upload a smaller version of it")
+                await _refuse(send, 413, f"the file is larger than {human_size(self.max_bytes)}: upload a smaller version of it")
                 return
         await self.app(scope, receive, send)
 

@@ -4,6 +4,10 @@ and a tiny fake LFW with untrained runs over it (no training needed)."""
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -186,3 +190,36 @@ def app_index(index_world, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("app-index")
     build_index(run.path, images.root, out, root / "lfw", progress=False)
     return out
+
+
+# ---------- an app served over HTTP ----------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(app) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free port; yields its URL, stops it afterwards."""
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the app did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def serve_app():
+    """``serve_app(app)``: a generator serving ``app`` in a thread, yielding its URL (``yield from`` it)."""
+    return serve

@@ -28,6 +28,7 @@ from app.settings import AppSettings
 from index.manifest import Manifest
 from index.metadata import MetadataStore
 from index.storage import MANIFEST, METADATA, IndexDir
+from model.faces.decode import human_size
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 OFF = "admin is switched off: set DOPPELGANGER_ADMIN_TOKEN to a secret token and restart the server"
@@ -136,7 +137,7 @@ def job(job_id: str, rebuilds: Annotated[RebuildService, Depends(get_rebuild_ser
 async def _read(file: UploadFile, limit: int, what: str) -> bytes:
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise HTTPException(413, f"{what} is larger than {limit / 2**20:g} MiB: upload a smaller one")
+        raise HTTPException(413, f"{what} is larger than {human_size(limit)}: upload a smaller one")
     return data
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from app.dependencies import get_match_service, get_settings, match_rate_limit
 from app.services.matching import MatchService
 from app.settings import AppSettings
+from model.faces.decode import human_size
 
 router = APIRouter(tags=["api"])
 
@@ -38,7 +39,7 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
     """The upload's bytes, in memory only; more than ``limit`` is a 413 before all of it is read."""
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise HTTPException(413, f"the file is larger than {limit / 2**20:g} MiB: upload a smaller version of it")
+        raise HTTPException(413, f"the file is larger than {human_size(limit)}: upload a smaller version of it")
     return data
 
 

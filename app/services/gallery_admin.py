@@ -33,6 +33,7 @@ from PIL import Image
 
 from index.gallery import IMAGE_SUFFIXES
 from model.faces.decode import ImageDecodeError, load_image
+from model.faces.decode import human_size
 
 ADDED_PREFIX = "added/"
 EXCLUDED = "excluded_people.json"
@@ -165,7 +166,7 @@ class GalleryAdmin:
             declared = sum(m.file_size for m in files)
             if declared > self.max_zip_bytes:
                 raise GalleryUploadError(
-                    f"the archive unpacks to {declared / 2**20:.0f} MiB, more than {self.max_zip_bytes / 2**20:g} MiB: "
+                    f"the archive unpacks to {human_size(declared)}, more than {human_size(self.max_zip_bytes)}: "
                     f"split it into smaller archives", 413,
                 )
             report, stored, total = AddReport(), [], 0
@@ -186,7 +187,7 @@ class GalleryAdmin:
                         report.skipped[member.filename] = str(error)
                         continue
                     if member.file_size > self.max_bytes:
-                        report.skipped[member.filename] = f"larger than {self.max_bytes / 2**20:g} MiB"
+                        report.skipped[member.filename] = f"larger than {human_size(self.max_bytes)}"
                         continue
                     try:
                         with archive.open(member) as handle:
@@ -196,9 +197,9 @@ class GalleryAdmin:
                         continue
                     total += len(content)
                     if total > self.max_zip_bytes:  # the headers lied about the sizes
-                        raise GalleryUploadError(f"the archive unpacks to more than {self.max_zip_bytes / 2**20:g} MiB", 413)
+                        raise GalleryUploadError(f"the archive unpacks to more than {human_size(self.max_zip_bytes)}", 413)
                     if len(content) > self.max_bytes:
-                        report.skipped[member.filename] = f"larger than {self.max_bytes / 2**20:g} MiB"
+                        report.skipped[member.filename] = f"larger than {human_size(self.max_bytes)}"
                         continue
                     self._add_one(person, member.filename, content, report, stored)
             except BaseException:

@@ -49,7 +49,9 @@ def load_image(source: bytes | str | Path, max_pixels: int = MAX_PIXELS, max_byt
         try:
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
         except UnidentifiedImageError as error:
-            raise UnsupportedImageError(f"the file is not {_ACCEPTED}: upload a photo in one of those formats") from error
+            found = sniff_format(data)
+            found = f"a {found} file, " if found else ""
+            raise UnsupportedImageError(f"the file is {found}not {_ACCEPTED}: upload a photo in one of those formats") from error
         except Image.DecompressionBombError as error:
             raise ImageTooLargeError(_too_many_pixels(max_pixels)) from error
         except (OSError, SyntaxError, ValueError) as error:  # a header cut short or mangled
@@ -66,6 +68,26 @@ def load_image(source: bytes | str | Path, max_pixels: int = MAX_PIXELS, max_byt
         ) from error
     rgb = _to_rgb(image)
     return Image.frombytes("RGB", rgb.size, rgb.tobytes())  # a fresh image: no EXIF, ICC or other info
+
+
+_SIGNATURES = (
+    (4, (b"ftypheic", b"ftypheix", b"ftyphevc", b"ftypmif1", b"ftypmsf1", b"ftypheim", b"ftypheis"), "HEIC/HEIF (export it as JPEG, e.g. iPhone Settings > Camera > Formats > Most Compatible)"),
+    (4, (b"ftypavif",), "AVIF"),
+    (0, (b"GIF87a", b"GIF89a"), "GIF"),
+    (0, (b"BM",), "BMP"),
+    (0, (b"II*\x00", b"MM\x00*"), "TIFF"),
+    (0, (b"PK\x03\x04", b"PK\x05\x06"), "ZIP"),
+    (0, (b"%PDF",), "PDF"),
+    (0, (b"<svg", b"<?xml"), "SVG/XML"),
+)
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The name of a common file format that is not accepted, from its first bytes (for a helpful message)."""
+    for offset, signatures, name in _SIGNATURES:
+        if any(data[offset : offset + len(sig)] == sig for sig in signatures):
+            return name
+    return None
 
 
 def _read(source: bytes | str | Path, max_bytes: int) -> bytes:
@@ -99,4 +121,11 @@ def _too_many_pixels(max_pixels: int) -> str:
 
 
 def _too_many_bytes(size: int, max_bytes: int) -> str:
-    return f"the file is {size / 2**20:.1f} MiB, more than {max_bytes / 2**20:g} MiB: upload a smaller version of it"
+    return f"the file is {human_size(size)}, more than {human_size(max_bytes)}: upload a smaller version of it"
+
+
+def human_size(n: int) -> str:
+    """A byte count as people read it: ``"195 kB"``, ``"2.4 MiB"``, ``"20 MiB"``."""
+    if n < 2**20:
+        return f"{n / 1024:.0f} kB"
+    return f"{n / 2**20:.3g} MiB"

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,12 +58,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 # ---------- the app in a thread ----------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Server:
     url: str
@@ -74,31 +65,7 @@ class Server:
     settings: AppSettings
 
 
-def serve(app) -> Iterator[str]:
-    """``app`` served by uvicorn in a thread on a free port; yields its URL, stops it afterwards."""
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the app did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-
-
-@pytest.fixture(scope="session")
-def serve_app():
-    """``serve_app(app)``: a generator serving ``app`` in a thread, yielding its URL (``yield from`` it)."""
-    return serve
-
-
-def _serve(index_dir: Path, detector, tmp: Path) -> Iterator[Server]:
+def _serve(serve, index_dir: Path, detector, tmp: Path) -> Iterator[Server]:
     settings = AppSettings(
         index_dir=index_dir, max_k=MAX_K, default_k=5, runs_dir=tmp / "runs", gallery_added_dir=tmp / "added",
         match_rate_per_minute=0,  # every test of the session uploads from 127.0.0.1
@@ -110,26 +77,26 @@ def _serve(index_dir: Path, detector, tmp: Path) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
-def server(app_index: Path, stub_detector, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(app_index: Path, stub_detector, tmp_path_factory: pytest.TempPathFactory, serve_app) -> Iterator[Server]:
     """The app over the fake index with the stub detector: two faces in every photo, none when the top-left
     pixel is black."""
     if _missing():
         pytest.skip(_missing())
-    yield from _serve(app_index, stub_detector, tmp_path_factory.mktemp("stub-app"))
+    yield from _serve(serve_app, app_index, stub_detector, tmp_path_factory.mktemp("stub-app"))
 
 
 @pytest.fixture(scope="session")
-def mtcnn_server(app_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def mtcnn_server(app_index: Path, tmp_path_factory: pytest.TempPathFactory, serve_app) -> Iterator[Server]:
     """The app over the fake index with the real MTCNN face detector."""
     if _missing():
         pytest.skip(_missing())
     from model.faces.detector import FaceDetector
 
-    yield from _serve(app_index, FaceDetector(), tmp_path_factory.mktemp("mtcnn-app"))
+    yield from _serve(serve_app, app_index, FaceDetector(), tmp_path_factory.mktemp("mtcnn-app"))
 
 
 @pytest.fixture(scope="session")
-def unready_server(app_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def unready_server(app_index: Path, tmp_path_factory: pytest.TempPathFactory, serve_app) -> Iterator[Server]:
     """The app before any index is loaded (every match is a 503), with a 60 kB upload limit."""
     if _missing():
         pytest.skip(_missing())
@@ -137,7 +104,7 @@ def unready_server(app_index: Path, tmp_path_factory: pytest.TempPathFactory) ->
     settings = AppSettings(index_dir=tmp / "no-index", max_k=MAX_K, max_upload_bytes=60_000, runs_dir=tmp / "runs", gallery_added_dir=tmp / "added",
                            match_rate_per_minute=0)
     service = MatchService(settings.index_dir)
-    for url in serve(create_app(settings, match_service=service, load=False)):
+    for url in serve_app(create_app(settings, match_service=service, load=False)):
         yield Server(url, service, settings)
 
 
