@@ -1,0 +1,197 @@
+"""Ours against the peer (dlib's face pipeline, bench/dlib_peer.py) in one run, on the same pairs and photos.
+
+    python bench/peer_compare.py [--run runs/default] [--closed-run runs/compare/lfw20-cosface-mobilenet_v2-d64-s0]
+                                 [--index indexes/lfw] [--part all|accuracy|latency] [--repeats 15]
+
+Accuracy:
+- LFW View 2 verification (10 folds, the official protocol), on all 6,000 pairs and on the pairs of people our
+  ``--run`` never trained on (the fair figure for a model trained on LFW people; dlib's model, by its author, was
+  trained without LFW's people).
+- 1-NN accuracy on LFW-62 (people with 20+ images), on the saved split of ``--closed-run``: its test images
+  against its training images. The peer embeds the same images.
+Each LFW frame goes through each pipeline's own face crop: ours the LFW crop it trained on, the peer HOG detection
+(the frame's central box when HOG finds nothing), 5 landmarks and its 150 x 150 chip. The peer's embeddings are
+cached in $DOPPELGANGER_CACHE_DIR/peer-dlib-lfw.npz (embedding LFW with dlib takes minutes).
+
+Latency: real photos (../shared/photos, or --photos) scaled to about 1 and 3 megapixels and encoded as JPEG, each
+matched ``--repeats`` times by ``Matcher.match`` (decode, detect, crop, embed, search over the LFW index) and by the
+peer (decode, HOG detect, landmarks and embed, exact search over its LFW embeddings); per-stage median and p95 in
+ms, and the ratio of the totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dlib_peer import DlibPipeline  # noqa: E402
+
+from index.build import trained_people  # noqa: E402
+from model.data.lfw import image_dir, read_pairs, unseen_pairs  # noqa: E402
+from model.evaluation import knn_predict  # noqa: E402
+from model.evaluation.verification import kfold_verification  # noqa: E402
+from model.inference import Embedder  # noqa: E402
+from model.run import RunDir  # noqa: E402
+from model.settings import get_settings  # noqa: E402
+from model.transforms import preprocess_for  # noqa: E402
+
+PHOTOS = ("biden.jpg", "obama.jpg", "sample1.jpg", "obama_partial_face.jpg")
+STAGES_OURS = ("decode", "detect", "crop", "embed", "search", "total")
+STAGES_PEER = ("decode", "detect", "embed", "search", "total")
+
+
+# --- embeddings ---------------------------------------------------------------------------------------------------
+
+def ours(run: Path, root: Path, paths: list[str]) -> np.ndarray:
+    embedder = Embedder.from_run(run)
+    preprocess = preprocess_for("lfw", embedder.image_size)
+    out = []
+    for start in range(0, len(paths), 256):
+        batch = []
+        for path in paths[start : start + 256]:
+            with Image.open(root / path) as image:
+                batch.append(preprocess(image))
+        out.append(embedder.embed(np.stack(batch)))
+    return np.concatenate(out)
+
+
+def peer_embeddings(peer: DlibPipeline, root: Path, paths: list[str], cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """dlib embeddings of ``paths`` and whether HOG found each face, computed once and cached."""
+    known: dict[str, tuple[np.ndarray, bool]] = {}
+    if cache.exists():
+        saved = np.load(cache, allow_pickle=False)
+        known = {p: (e, bool(f)) for p, e, f in zip(saved["paths"], saved["embeddings"], saved["found"])}
+    todo = [p for p in dict.fromkeys(paths) if p not in known]
+    for i, path in enumerate(tqdm(todo, desc="dlib embeds LFW", unit="img", disable=not todo)):
+        rgb = np.asarray(Image.open(root / path).convert("RGB"))
+        known[path] = peer.embed_lfw_frame(rgb)
+        if (i + 1) % 500 == 0 or i + 1 == len(todo):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            names = list(known)
+            tmp = cache.with_suffix(".tmp.npz")
+            np.savez(tmp, paths=np.array(names), embeddings=np.stack([known[p][0] for p in names]),
+                     found=np.array([known[p][1] for p in names]))
+            os.replace(tmp, cache)
+    return np.stack([known[p][0] for p in paths]), np.array([known[p][1] for p in paths])
+
+
+# --- accuracy -----------------------------------------------------------------------------------------------------
+
+def accuracy(args: argparse.Namespace, peer: DlibPipeline, cache: Path) -> None:
+    settings = get_settings()
+    root = image_dir(settings.lfw_dir)
+    view2 = read_pairs(settings.lfw_dir / "pairs.txt")
+    paths = sorted(set(view2.left) | set(view2.right))
+    row = {p: i for i, p in enumerate(paths)}
+    left, right = [row[p] for p in view2.left], [row[p] for p in view2.right]
+    unseen = unseen_pairs(view2, trained_people(RunDir(args.run)))
+
+    split = RunDir(args.closed_run).split(root=None)
+    train, test = split["train"], split["test"]
+    closed_paths = [*train.paths, *test.paths]
+
+    peer_view2, found = peer_embeddings(peer, root, paths, cache)
+    peer_closed, _ = peer_embeddings(peer, root, closed_paths, cache)
+    ours_view2 = ours(args.run, root, paths)
+    ours_closed = ours(args.closed_run, root, closed_paths)
+
+    print(f"\nAccuracy ({len(view2)} View 2 pairs, {len(unseen)} of people {Path(args.run).name} never trained on; "
+          f"LFW-62 split of {Path(args.closed_run).name}: {len(test)} test vs {len(train)} train images)")
+    print(f"dlib's HOG found the face in {found.mean():.1%} of the {len(paths)} View 2 frames (the central box otherwise)")
+    print("| pipeline | View 2 acc (all pairs) | View 2 acc (unseen people) | View 2 AUC | LFW-62 1-NN |")
+    print("|---|---:|---:|---:|---:|")
+    results = {}
+    for name, v2, closed in (("ours", ours_view2, ours_closed), ("dlib (peer)", peer_view2, peer_closed)):
+        d = np.linalg.norm(v2[left] - v2[right], axis=1)
+        everything = kfold_verification(d, view2.same, view2.fold)
+        fresh = kfold_verification(d[unseen], view2.same[unseen], view2.fold[unseen])
+        n = len(train)
+        predicted = knn_predict(closed[:n], train.labels, closed[n:], k=1)
+        knn = float(np.mean(predicted == test.labels))
+        results[name] = (everything["acc"], fresh["acc"], knn)
+        print(f"| {name} | {100 * everything['acc']:.2f} ± {100 * everything['std']:.2f} | "
+              f"{100 * fresh['acc']:.2f} ± {100 * fresh['std']:.2f} | {everything['auc']:.4f} | {100 * knn:.2f} |")
+    o, p = results["ours"], results["dlib (peer)"]
+    print(f"ratios ours/peer: View 2 {o[0] / p[0]:.3f}, View 2 unseen {o[1] / p[1]:.3f}, LFW-62 1-NN {o[2] / p[2]:.3f}")
+
+
+# --- latency ------------------------------------------------------------------------------------------------------
+
+def scaled_jpeg(path: Path, megapixels: float) -> bytes:
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+    scale = (megapixels * 1e6 / (image.width * image.height)) ** 0.5
+    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def summarize(timings: list[dict[str, float]], stages: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+    return {s: (float(np.median([t[s] for t in timings])), float(np.percentile([t[s] for t in timings], 95))) for s in stages}
+
+
+def latency(args: argparse.Namespace, peer: DlibPipeline, cache: Path) -> None:
+    from index.matcher import Matcher
+
+    photos = [Path(args.photos) / name for name in PHOTOS if (Path(args.photos) / name).exists()]
+    if not photos:
+        raise SystemExit(f"no photos in {args.photos}")
+    if cache.exists():
+        gallery = np.load(cache)["embeddings"]
+        source = f"its {len(gallery)} cached LFW embeddings"
+    else:
+        gallery = np.random.default_rng(0).normal(size=(13233, 128)).astype(np.float32)
+        source = "13,233 random vectors (run --part accuracy first for the real ones)"
+    matcher = Matcher.load(Path(args.index))
+    print(f"\nLatency per photo ({args.repeats} repeats x {len(photos)} photos per size; ours on {args.index} "
+          f"({len(matcher.index)} images, embedding backend {matcher.embedder.backend}); the peer searches {source}; "
+          f"HOG upsample {peer.upsample}; {os.cpu_count()} CPU cores)")
+    for megapixels in (1.0, 3.0):
+        data = [scaled_jpeg(p, megapixels) for p in photos]
+        for photo in data:  # warm-up: MTCNN, ONNX Runtime and dlib build their state on the first call
+            matcher.match(photo, k=5)
+            peer.match(photo, gallery)
+        mine, theirs = [], []
+        for _ in range(args.repeats):
+            for photo in data:
+                mine.append(matcher.match(photo, k=5)["timings_ms"])
+                theirs.append(peer.match(photo, gallery)[1])
+        m, t = summarize(mine, STAGES_OURS), summarize(theirs, STAGES_PEER)
+        print(f"\n~{megapixels:g} MP photos: median / p95 ms per stage")
+        print("| stage | ours | dlib (peer) |")
+        print("|---|---:|---:|")
+        for stage in STAGES_OURS:
+            peer_stage = "embed" if stage == "embed" else stage
+            theirs_text = "(in embed)" if stage == "crop" else f"{t[peer_stage][0]:.1f} / {t[peer_stage][1]:.1f}"
+            print(f"| {stage} | {m[stage][0]:.1f} / {m[stage][1]:.1f} | {theirs_text} |")
+        print(f"peer / ours, total: median {t['total'][0] / m['total'][0]:.1f}x, p95 {t['total'][1] / m['total'][1]:.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", default="runs/default", help="our served model (View 2)")
+    parser.add_argument("--closed-run", default="runs/compare/lfw20-cosface-mobilenet_v2-d64-s0", help="our LFW-62 model")
+    parser.add_argument("--index", default="indexes/lfw", help="our LFW index (latency)")
+    parser.add_argument("--photos", default=str(Path(__file__).resolve().parents[2] / "shared" / "photos"))
+    parser.add_argument("--part", default="all", choices=("all", "accuracy", "latency"))
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--upsample", type=int, default=0, help="HOG upsampling for the photos (latency part)")
+    args = parser.parse_args()
+    cache = get_settings().cache_dir / "peer-dlib-lfw.npz"
+    if args.part in ("all", "accuracy"):
+        accuracy(args, DlibPipeline(upsample=0), cache)
+    if args.part in ("all", "latency"):
+        latency(args, DlibPipeline(upsample=args.upsample), cache)
+
+
+if __name__ == "__main__":
+    main()
