@@ -1,9 +1,11 @@
 # Doppelganger in a container, for users with Docker and internet.
 #   docker build -t doppelganger .
-#   docker run --rm -v "$PWD/data:/data" -v "$PWD/runs:/runs" doppelganger train --config configs/default.toml --out /runs/default
-#   docker run --rm -v "$PWD/data:/data" -v "$PWD/runs:/runs" -v "$PWD/indexes:/indexes" doppelganger index build
-#   docker run --rm -p 8000:8000 -v "$PWD/data:/data" -v "$PWD/runs:/runs" -v "$PWD/indexes:/indexes" doppelganger serve
-# Data (LFW, TT100K), runs, indexes and caches live in volumes; nothing is baked into the image.
+#   docker run --rm -v "$PWD/data:/data" -v "$PWD/runs:/runs" -v "$PWD/cache:/cache" doppelganger data download lfw --dest /data/lfw
+#   docker run --rm -v "$PWD/data:/data" -v "$PWD/runs:/runs" -v "$PWD/cache:/cache" doppelganger train --config configs/default.toml --out /runs/default
+#   docker run --rm -v "$PWD/data:/data" -v "$PWD/runs:/runs" -v "$PWD/cache:/cache" -v "$PWD/indexes:/indexes" doppelganger index build
+#   docker run --rm -p 8000:8000 -e DOPPELGANGER_ADMIN_TOKEN=... -v "$PWD/data:/data" -v "$PWD/runs:/runs" -v "$PWD/cache:/cache" -v "$PWD/indexes:/indexes" -v "$PWD/galleries:/galleries" doppelganger
+# Data (LFW, TT100K), runs, indexes and caches live in volumes; nothing is baked into the image. The server runs as
+# an unprivileged user, listens on 0.0.0.0:8000 and reports its health on /health (Docker's HEALTHCHECK below).
 FROM python:3.11-slim
 
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
@@ -15,6 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DOPPELGANGER_CACHE_DIR=/cache \
     DOPPELGANGER_MODEL_RUN=/runs/default \
     DOPPELGANGER_INDEX_DIR=/indexes/lfw \
+    DOPPELGANGER_GALLERY_ADDED_DIR=/galleries/added \
     DOPPELGANGER_HOST=0.0.0.0 \
     TORCH_HOME=/cache/torch
 
@@ -27,9 +30,12 @@ COPY index ./index
 COPY app ./app
 COPY configs ./configs
 RUN pip install . && useradd --create-home --uid 10001 doppelganger \
-    && mkdir -p /data /runs /cache /indexes && chown doppelganger /data /runs /cache /indexes
+    && mkdir -p /data /runs /cache /indexes /galleries && chown doppelganger /data /runs /cache /indexes /galleries
 USER doppelganger
-VOLUME ["/data", "/runs", "/cache", "/indexes"]
+VOLUME ["/data", "/runs", "/cache", "/indexes", "/galleries"]
 EXPOSE 8000
+# Healthy once the model and index are loaded (GET /health says "ok"); a rebuild never makes it unhealthy.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD python -c "import json, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4); exit(json.load(r)['status'] != 'ok')"
 ENTRYPOINT ["doppelganger"]
-CMD ["--help"]
+CMD ["serve"]
