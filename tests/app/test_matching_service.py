@@ -1,0 +1,73 @@
+"""The matching service follows index versions that other processes publish (replicas sharing one folder)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from app.services.matching import MatchService
+from index.matcher import Matcher
+from index.storage import METADATA, IndexDir, verify_version
+from index.metadata import MetadataStore
+
+
+def _publish_copy_of_live(index_dir: Path) -> str:
+    """Publish the live version again as a new version, as another replica's rebuild would."""
+    store = IndexDir(index_dir)
+    folder = store.current()
+    manifest = verify_version(folder)
+    metadata = MetadataStore(folder / METADATA)
+    try:
+        records = metadata.records()
+        _, vectors = metadata.embeddings()
+    finally:
+        metadata.close()
+    return store.publish(manifest, records, vectors).name
+
+
+def _wait_for(service: MatchService, version: str, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        service.health()
+        if service.ready and service.matcher.index.version == version:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_version_published_elsewhere_is_picked_up(app_index: Path, tmp_path: Path, stub_detector) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(app_index, index_dir)
+    service = MatchService(index_dir, watch_seconds=0.05)
+    service.use(Matcher.load(index_dir, detector=stub_detector))
+    old = service.matcher.index.version
+    new = _publish_copy_of_live(index_dir)
+    assert new != old
+    assert _wait_for(service, new)
+
+
+def test_without_watching_the_served_version_stays(app_index: Path, tmp_path: Path, stub_detector) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(app_index, index_dir)
+    service = MatchService(index_dir)  # watch_seconds=0
+    service.use(Matcher.load(index_dir, detector=stub_detector))
+    old = service.matcher.index.version
+    _publish_copy_of_live(index_dir)
+    time.sleep(0.2)
+    service.health()
+    time.sleep(0.2)
+    assert service.matcher.index.version == old
+
+
+def test_a_damaged_new_version_leaves_the_old_one_serving(app_index: Path, tmp_path: Path, stub_detector) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(app_index, index_dir)
+    service = MatchService(index_dir, watch_seconds=0.05)
+    service.use(Matcher.load(index_dir, detector=stub_detector))
+    old = service.matcher.index.version
+    new = _publish_copy_of_live(index_dir)
+    vectors = IndexDir(index_dir).current() / "index.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:50])
+    assert not _wait_for(service, new, seconds=1.0)
+    assert service.matcher.index.version == old and service.health()["status"] == "ok"
