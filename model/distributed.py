@@ -100,6 +100,14 @@ class ProcessGroup:
                 dist.all_reduce(parameter.grad, op=dist.ReduceOp.SUM)
                 parameter.grad /= self.world_size
 
+    def broadcast(self, parameters: Iterable[torch.nn.Parameter]) -> None:
+        """Give every rank rank 0's values of ``parameters`` (those outside the DistributedDataParallel module)."""
+        if not self.distributed:
+            return
+        with torch.no_grad():
+            for parameter in parameters:
+                dist.broadcast(parameter.data, src=0)
+
     def all_objects(self, obj: Any) -> list[Any]:
         """Every rank's ``obj`` (any picklable value), in rank order, on every rank."""
         if not self.distributed:
@@ -118,7 +126,12 @@ def select_device(name: str, group: ProcessGroup = ProcessGroup()) -> torch.devi
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise ValueError("--device cuda: PyTorch sees no CUDA GPU here; use --device cpu (or auto)")
-    index = group.local_rank % torch.cuda.device_count()
+    index = group.local_rank
+    if index >= torch.cuda.device_count():
+        raise ValueError(
+            f"local rank {index} has no GPU of its own: this machine has {torch.cuda.device_count()}; start at most "
+            f"that many processes per machine (torchrun --nproc-per-node)"
+        )
     torch.cuda.set_device(index)
     return torch.device("cuda", index)
 

@@ -148,6 +148,15 @@ def lr_schedule(total_steps: int, warmup_steps: int):
     return factor
 
 
+def move_schedule(scheduler: torch.optim.lr_scheduler.LambdaLR, schedule, step: int) -> None:
+    """Put ``scheduler`` (a ``LambdaLR`` of ``schedule``) at ``step``: the learning rates become the peak ones times
+    ``schedule(step)``, as if ``step`` optimiser steps had been taken."""
+    scheduler.last_epoch = step
+    for param_group, base_lr in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
+        param_group["lr"] = base_lr * schedule(step)
+    scheduler._last_lr = [g["lr"] for g in scheduler.optimizer.param_groups]
+
+
 def batch_diagnostics(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, float]:
     """Mean distance of the batch's positive pairs, of its negative pairs, and the embedding's spread (mean
     standard deviation per dimension; near zero when every image lands on one point)."""
@@ -177,7 +186,7 @@ class Runtime:
         device = select_device(config.device, group)
         if device.type != "cuda" or not config.amp:
             return cls(device=device, group=group)
-        if torch.cuda.is_bf16_supported():
+        if torch.cuda.is_bf16_supported(including_emulation=False):
             return cls(device=device, amp_dtype=torch.bfloat16, group=group)
         return cls(device=device, amp_dtype=torch.float16, scaler=torch.amp.GradScaler("cuda"), group=group)
 
@@ -230,7 +239,8 @@ def train_step(
         optimizer.step()
     if scheduler is not None:
         scheduler.step()
-    loss_value, active = group.mean(torch.tensor([loss.item(), float(loss_fn.last_active_fraction)])).tolist()
+    logged = torch.tensor([loss.item(), float(loss_fn.last_active_fraction)], device=runtime.device)
+    loss_value, active = group.mean(logged).tolist()
     embeddings = embeddings.detach()
     if group.distributed and not gathers_batch(config):
         embeddings, labels = group.gather(embeddings), group.gather(labels)
@@ -338,11 +348,12 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
             run.write_config(config)
             save_split(run.split_file, config.dataset, parts)
     train, val = parts["train"], parts["val"]
-    if main_rank:  # the first run at a size decodes the images into the cache; the other ranks then read it
-        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size)
-    group.barrier()
-    if not main_rank:
-        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size)
+    # The first run at a size decodes the images into the cache: rank 0 first, then the first rank of every other
+    # machine (in case its disk is not rank 0's), then every rank reads it.
+    for builders in (main_rank, group.local_rank == 0 and not main_rank, True):
+        if builders:
+            cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size)
+        group.barrier()
     train_images = torch.from_numpy(cache.take(train.paths))
     train_labels = torch.from_numpy(train.labels)
     val_images = cache.take(val.paths)
@@ -358,21 +369,30 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     sampler = build_sampler(config, train.labels, group)
     steps_per_epoch = len(sampler.batches(0))
     optimizer = torch.optim.AdamW([*net.parameters(), *loss_fn.parameters()], lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_schedule(config.epochs * steps_per_epoch, min(steps_per_epoch, 100))
-    )
+    schedule = lr_schedule(config.epochs * steps_per_epoch, min(steps_per_epoch, 100))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
     start_epoch, best = 0, -math.inf
     if main_rank:
         run.checkpoints.mkdir(parents=True, exist_ok=True)
-    if args.resume and run.checkpoint("last").exists():
+    resuming = bool(args.resume and run.checkpoint("last").exists())
+    if len(set(group.all_objects(resuming))) > 1:
+        raise ValueError(
+            f"only some ranks see {run.checkpoint('last')}: with several machines, --out must be on a filesystem "
+            "that every machine shares (rank 0 writes the run, every rank resumes from it)"
+        )
+    if resuming:
         state = torch.load(run.checkpoint("last"), map_location="cpu", weights_only=False)
         net.load_state_dict(state["model"])
         loss_fn.load_state_dict(state["loss"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        if runtime.scaler is not None and state.get("scaler"):
+            runtime.scaler.load_state_dict(state["scaler"])
         restore_rng(state, group)
         start_epoch, best = state["epoch"] + 1, state["best"]
+        # The steps per epoch change with the number of processes: the schedule goes on from this run's epochs,
+        # not from the saved step count.
+        move_schedule(scheduler, schedule, start_epoch * steps_per_epoch)
         if start_epoch >= config.epochs:
             if main_rank:
                 print(f"{run.path} has finished all {config.epochs} epochs; nothing to resume (raise --epochs to go on)")
@@ -380,6 +400,7 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     elif group.distributed:
         torch.manual_seed(config.seed + 1000 * group.rank)  # the same initial weights, a different augmentation
 
+    group.broadcast(loss_fn.parameters())  # CosFace's class weights live outside DDP: rank 0's, everywhere
     model = net
     if group.distributed:
         if runtime.device.type == "cuda":
@@ -419,6 +440,7 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
             {
                 "model": net.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(), "rng_per_rank": rng_states,
+                "scaler": runtime.scaler.state_dict() if runtime.scaler is not None else None,
                 "epoch": epoch, "best": best, "config": config.to_dict(),
             },
             run.checkpoint("last"),
@@ -437,6 +459,10 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     bar.close()
     if writer is not None:
         writer.close()
+    if group.distributed:  # every rank must end with the very weights rank 0 saved
+        sums = group.all_objects([float(p.detach().double().sum()) for p in [*net.parameters(), *loss_fn.parameters()]])
+        if any(other != sums[0] for other in sums[1:]):
+            raise RuntimeError("the ranks ended with different weights: the distributed training went wrong")
     if main_rank:
         print(f"best {select} {best:.4f}; checkpoints in {run.checkpoints}")
     return run

@@ -63,7 +63,8 @@ class ImageCache:
                 return cls(np.load(array_file, mmap_mode="r"), cached_paths)
         images = cls._decode(Path(root), paths, preprocess, desc=f"caching {name} at {preprocess.size}px")
         stem.parent.mkdir(parents=True, exist_ok=True)
-        tmp_array, tmp_index = stem.with_suffix(".npy.tmp"), stem.with_suffix(".json.tmp")
+        # Names of this process's own: two processes building the same cache at once never write one file.
+        tmp_array, tmp_index = stem.with_suffix(f".npy.{os.getpid()}.tmp"), stem.with_suffix(f".json.{os.getpid()}.tmp")
         with open(tmp_array, "wb") as f:
             np.save(f, images)
         tmp_index.write_text(json.dumps(paths))

@@ -148,4 +148,26 @@ def test_rank_zero_alone_writes_the_run_and_it_resumes(data_dir: Path, tmp_path:
     torchrun("-m", "app.cli", "train", "--resume", "--epochs", "2", "--out", str(run))
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
+    # fit() ends by comparing every rank's weights and fails if they differ, so both launches ending well means
+    # the ranks trained in step (DDP wrapped the network, CosFace-style extra weights were averaged).
     assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 2  # one writer per launch, rank 0's
+
+
+def test_a_resumed_schedule_follows_the_epochs_not_the_saved_step_count() -> None:
+    """Resuming on another number of processes changes the steps per epoch: the learning rate must be the one of
+    the epoch reached, not of the saved step count (which would be half-way through, or past, the schedule)."""
+    from model.train import lr_schedule, move_schedule
+
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([weight], lr=1e-3)
+    schedule = lr_schedule(total_steps=100, warmup_steps=10)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    saved = {**scheduler.state_dict(), "last_epoch": 90}  # 2 processes' steps, 1 process resumes at step 45
+    scheduler.load_state_dict(saved)
+    move_schedule(scheduler, schedule, 45)
+    assert scheduler.last_epoch == 45
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * schedule(45))
+    assert scheduler.get_last_lr() == [optimizer.param_groups[0]["lr"]]
+    optimizer.step()
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * schedule(46))
