@@ -48,11 +48,11 @@ def scaled_jpeg(path: Path, megapixels: float) -> bytes:
     return buffer.getvalue()
 
 
-def start_server(index: str) -> tuple[subprocess.Popen, str]:
+def start_server(index: str, match_threads: int) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "DOPPELGANGER_MATCH_RATE_PER_MINUTE": "0"}
+    env = {**os.environ, "DOPPELGANGER_MATCH_RATE_PER_MINUTE": "0", "DOPPELGANGER_MATCH_THREADS": str(match_threads)}
     server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--index", index, "--port", str(port)],
                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -108,18 +108,20 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per client count")
     parser.add_argument("--megapixels", type=float, default=1.0)
     parser.add_argument("--photos", default=str(REPO.parent / "shared" / "photos"))
+    parser.add_argument("--match-threads", type=int, default=0, help="the server's DOPPELGANGER_MATCH_THREADS")
     args = parser.parse_args()
 
     photos = [scaled_jpeg(Path(args.photos) / name, args.megapixels) for name in PHOTOS if (Path(args.photos) / name).exists()]
     if not photos:
         sys.exit(f"no photos in {args.photos}")
-    server, url = start_server(args.index)
+    server, url = start_server(args.index, args.match_threads)
     try:
         warm = run_clients(url, photos, 1, 5.0)
         if warm[1]:
             sys.exit(f"the warm-up failed: {warm[1][:3]}")
         print(f"{len(photos)} photos of ~{args.megapixels:g} MP ({np.mean([len(p) for p in photos]) / 1024:.0f} kB JPEG on "
-              f"average), {args.duration:g} s per client count, server pid {server.pid} on {url}, {os.cpu_count()} CPU cores")
+              f"average), {args.duration:g} s per client count, server pid {server.pid} on {url}, {os.cpu_count()} CPU cores, "
+              f"DOPPELGANGER_MATCH_THREADS={args.match_threads}")
         print("| clients | matches | matches/s | p50 ms | p90 ms | p95 ms | p99 ms | max ms | errors | RSS before MB | RSS after MB | growth |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for clients in args.clients:

@@ -55,9 +55,13 @@ class Matcher:
         self.max_bytes, self.max_pixels = max_bytes, max_pixels
 
     @classmethod
-    def load(cls, index_dir: Path, run_dir: Path | None = None, detector: FaceDetector | None = None, **limits: int) -> "Matcher":
+    def load(
+        cls, index_dir: Path, run_dir: Path | None = None, detector: FaceDetector | None = None, threads: int = 0,
+        **limits: int,
+    ) -> "Matcher":
         """The index in ``index_dir`` with its model: the run the manifest names, or ``run_dir``, which must hold
-        the very checkpoint that built the index (``ModelMismatchError`` otherwise)."""
+        the very checkpoint that built the index (``ModelMismatchError`` otherwise). ``threads``: the embedder's
+        threads (0: every core)."""
         index = GalleryIndex.load(index_dir)
         try:
             run = RunDir(run_dir or index.manifest.model_run)
@@ -65,7 +69,7 @@ class Matcher:
             if not checkpoint.exists():
                 raise FileNotFoundError(f"{checkpoint} does not exist: the index needs the model that built it")
             index.require_model(file_sha256(checkpoint))
-            return cls(index, Embedder.from_run(run.path), detector or FaceDetector(), **limits)
+            return cls(index, Embedder.from_run(run.path, threads=threads), detector or FaceDetector(), **limits)
         except BaseException:
             index.close()
             raise

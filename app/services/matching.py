@@ -32,12 +32,13 @@ class MatchService:
 
     def __init__(
         self, index_dir: Path, run_dir: Path | None = None, max_bytes: int | None = None, max_pixels: int | None = None,
-        watch_seconds: float = 0.0,
+        watch_seconds: float = 0.0, threads: int = 0,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.run_dir = run_dir
         self.limits = {k: v for k, v in (("max_bytes", max_bytes), ("max_pixels", max_pixels)) if v is not None}
         self.watch_seconds = watch_seconds
+        self.threads = threads
         self._checked_at = time.monotonic()
         self._following = threading.Lock()
         self._failed_version: str | None = None
@@ -56,7 +57,7 @@ class MatchService:
         """Load the live index and its model; on failure keep serving what was loaded before, and say why."""
         with self._lock:
             try:
-                matcher = Matcher.load(self.index_dir, self.run_dir, detector=self.detector, **self.limits)
+                matcher = Matcher.load(self.index_dir, self.run_dir, detector=self.detector, threads=self.threads, **self.limits)
             except (IndexMissingError, FileNotFoundError, ValueError) as error:
                 self._load_error = str(error)
                 if self._matcher is None:
