@@ -16,11 +16,12 @@ INDEX_DIR ?= indexes/lfw
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run train evaluate test clean help
+.PHONY: setup run train evaluate test bench clean help
 
 help:
 	@echo "make run    set up, train the default model and build the LFW index if missing, then serve on http://$(HOST):$(PORT)"
 	@echo "make test   set up and run every test"
+	@echo "make bench  every benchmark of docs/performance.md and docs/scaling.md (about 40 minutes; needs make run's model and index)"
 	@echo "make clean  remove the virtual environment and caches (keeps runs/)"
 
 # The virtual environment is created once and refreshed whenever pyproject.toml changes. The test extra brings
@@ -66,6 +67,18 @@ run: $(STAMP)
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The benchmarks print the figures of docs/performance.md and docs/scaling.md. Run them on an idle machine: they
+# measure time. The peer (dlib) is an optional extra, installed here only.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,peer]"
+	$(BIN)/python bench/embed_speed.py $(DEFAULT_RUN)
+	$(BIN)/python bench/detector_speed.py
+	$(BIN)/python bench/peer_compare.py --run $(DEFAULT_RUN) --index $(INDEX_DIR)
+	$(BIN)/python bench/load_test.py --index $(INDEX_DIR)
+	$(BIN)/python bench/faiss_scale.py
+	$(BIN)/python bench/train_scaling.py --config $(DEFAULT_CONFIG)
+	$(BIN)/python bench/train_speed.py
 
 clean:
 	rm -rf $(VENV) cache .pytest_cache

@@ -94,7 +94,13 @@ def accuracy(args: argparse.Namespace, peer: DlibPipeline, cache: Path) -> None:
     left, right = [row[p] for p in view2.left], [row[p] for p in view2.right]
     unseen = unseen_pairs(view2, trained_people(RunDir(args.run)))
 
-    split = RunDir(args.closed_run).split(root=None)
+    closed_run = RunDir(args.closed_run)
+    if not closed_run.exists():
+        raise SystemExit(
+            f"{args.closed_run} is missing: train an LFW-62 model first, e.g. `doppelganger compare --grid "
+            f"grids/comparison.toml --only 'lfw20-cosface-*-d64-*'`, or pass --closed-run RUN_DIR"
+        )
+    split = closed_run.split(root=None)
     train, test = split["train"], split["test"]
     closed_paths = [*train.paths, *test.paths]
 
