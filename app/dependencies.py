@@ -5,13 +5,12 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
 from app.services.dashboards import AccuracyDashboard, EmbeddingMaps
 from app.services.gallery_admin import GalleryAdmin
 from app.services.matching import MatchService
 from app.services.rebuilds import RebuildService
-from app.security import retry_after
 from app.settings import AppSettings
 
 
@@ -21,16 +20,6 @@ def get_settings(request: Request) -> AppSettings:
 
 def get_match_service(request: Request) -> MatchService:
     return request.app.state.match_service
-
-
-def match_rate_limit(request: Request) -> None:
-    """429 when this client has used up its matches for now (``AppSettings.match_rate_per_minute``)."""
-    wait = request.app.state.match_limiter.take(request.client.host if request.client else "unknown")
-    if wait > 0:
-        raise HTTPException(
-            429, f"too many matches from this address: wait {retry_after(wait)} s and try again",
-            headers={"Retry-After": retry_after(wait)},
-        )
 
 
 # The admin and dashboard services are created on first use and kept on ``app.state`` (a test sets its own first).

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -43,6 +44,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for kind, _ in STATUS:
         app.add_exception_handler(kind, known)
+
+    async def damaged_metadata(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": (
+            f"the index metadata cannot be read ({error}): the index is damaged; rebuild it with "
+            "`doppelganger index build --full` (or from /admin)"
+        )}, status_code=503)
+
+    app.add_exception_handler(sqlite3.DatabaseError, damaged_metadata)
 
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         # Log the failure, never the request body (it may be a face).

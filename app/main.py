@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from app.errors import install_error_handlers
 from app.uploads import UploadLimit, keep_in_memory
 from app.routes import admin, api, dashboards, pages
-from app.security import RateLimiter, SecurityHeaders
+from app.security import MatchRateLimit, RateLimiter, SecurityHeaders
 from app.services.matching import MatchService
 from app.settings import AppSettings, get_app_settings
 
@@ -62,6 +62,7 @@ def create_app(settings: AppSettings | None = None, match_service: MatchService 
     install_error_handlers(app)
     keep_in_memory(settings.max_upload_bytes)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(MatchRateLimit, limiter=app.state.match_limiter)  # before the upload is read
     if settings.cors_origins:  # closed by default: browsers refuse other origins' calls
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],

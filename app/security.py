@@ -4,7 +4,9 @@
 - Headers: a Content-Security-Policy that lets a page load only this server's scripts, styles and images (and
   the webcam's stream), and never be framed; ``nosniff``; no referrer; the camera for this origin only.
 - Rate limit: a token bucket per client address, ``match_rate_per_minute`` tokens a minute up to a burst of
-  ``match_burst``; an empty bucket is a 429 with ``Retry-After``. ``0`` switches it off (a load test, say).
+  ``match_burst``; an empty bucket is a 429 with ``Retry-After``, answered before the upload is read. ``0``
+  switches it off (a load test, say). Behind a reverse proxy the address is the proxy's unless uvicorn trusts
+  its ``X-Forwarded-For`` (``FORWARDED_ALLOW_IPS``, see the README).
 - CORS: closed unless ``cors_origins`` lists origins, which may then call the API from their pages.
 """
 
@@ -15,6 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = "; ".join((
@@ -86,8 +89,8 @@ class RateLimiter:
     def take(self, key: str) -> float:
         if not self.enabled:
             return 0.0
-        now = self.clock()
         with self._lock:
+            now = self.clock()
             tokens, last = self._buckets.pop(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             wait = 0.0
@@ -104,3 +107,25 @@ class RateLimiter:
 def retry_after(seconds: float) -> str:
     """A ``Retry-After`` header value: whole seconds, at least 1."""
     return str(max(1, math.ceil(seconds)))
+
+
+class MatchRateLimit:
+    """ASGI middleware: ``POST path`` from a client whose bucket is empty is a 429, before its body is read."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, path: str = "/match") -> None:
+        self.app = app
+        self.limiter = limiter
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
+            client = scope.get("client")
+            wait = self.limiter.take(client[0] if client else "unknown")
+            if wait > 0:
+                response = JSONResponse(
+                    {"detail": f"too many matches from this address: wait {retry_after(wait)} s and try again"},
+                    status_code=429, headers={"Retry-After": retry_after(wait)},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

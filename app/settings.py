@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from model.faces.decode import MAX_BYTES, MAX_PIXELS
 from model.settings import Settings
@@ -30,7 +30,7 @@ class AppSettings(Settings):
     """Matches a minute each client address may ask for (a token bucket; 0 switches the limit off)."""
     match_burst: int = 10
     """Matches a client may ask for at once before the rate applies."""
-    match_timeout_seconds: float = 30.0
+    match_timeout_seconds: float = Field(default=30.0, gt=0)
     """A match that takes longer is answered 503 (a server too busy); the photo is dropped either way."""
     match_threads: int = 0
     """CPU threads one match may use for detection, embedding and search (0: every core). With many concurrent

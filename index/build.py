@@ -313,7 +313,8 @@ def build_index(
         raise ValueError(f"no gallery image could be embedded: {len(skipped)} skipped, for example {example[0]}: {example[1]}")
 
     unchanged = (
-        previous is not None and not full and kept_count == len(records) and not previous_paths - {r.path for r in records}
+        previous is not None and not full and bool(previous.checksums)  # an old version gets its checksums
+        and kept_count == len(records) and not previous_paths - {r.path for r in records}
         and previous.factory == factory and previous.galleries == [g.to_dict(kind) for g, kind, _ in sources]
     )
     if unchanged:  # nothing to publish: the live version already is this index

@@ -30,6 +30,10 @@ from model.inference import Embedder, file_sha256
 from model.run import RunDir
 from model.transforms import preprocess_for
 
+
+class MatchTimeoutError(RuntimeError):
+    """The match ran past its deadline; it stopped at the next stage instead of finishing."""
+
 DEFAULT_K = 5
 MAX_K = 100
 
@@ -74,8 +78,14 @@ class Matcher:
             index.close()
             raise
 
-    def match(self, photo: bytes | str | Path, k: int = DEFAULT_K, face: int | None = None, aligned: bool = False) -> dict[str, Any]:
-        """Look-alikes of every face of ``photo``; ``aligned`` takes the photo as one LFW-style face frame."""
+    def match(
+        self, photo: bytes | str | Path, k: int = DEFAULT_K, face: int | None = None, aligned: bool = False,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """Look-alikes of every face of ``photo``; ``aligned`` takes the photo as one LFW-style face frame.
+
+        ``deadline`` (a ``time.monotonic()`` value): past it, the match stops before its next stage with
+        ``MatchTimeoutError``, so that a server under too much load does not finish work nobody waits for."""
         if not 1 <= k <= MAX_K:
             raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
         timings: dict[str, float] = {}
@@ -86,6 +96,11 @@ class Matcher:
             now = time.perf_counter()
             timings[stage] = round((now - clock) * 1000.0, 2)
             clock = now
+            if deadline is not None and time.monotonic() > deadline:
+                raise MatchTimeoutError(f"the match ran past its time limit after the {stage} stage")
+
+        if deadline is not None and time.monotonic() > deadline:
+            raise MatchTimeoutError("the match waited past its time limit before it could start")
 
         image = load_image(photo, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
         lap("decode")

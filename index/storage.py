@@ -15,8 +15,9 @@ kept; older ones and abandoned staging folders are removed by the next publish.
 from __future__ import annotations
 
 import hashlib
-import json
+import logging
 import os
+import time
 import shutil
 import sqlite3
 import uuid
@@ -34,6 +35,11 @@ MANIFEST = "manifest.json"
 VECTORS = "index.faiss"
 METADATA = "metadata.sqlite"
 KEEP_VERSIONS = 2
+STALE_SECONDS = 3600
+"""A staging folder or pointer file older than this was left by a crashed publish; younger ones may belong to a
+publish in progress in another process (a replica), and are left alone."""
+
+log = logging.getLogger("doppelganger")
 
 
 class IndexMissingError(FileNotFoundError):
@@ -77,6 +83,13 @@ class Match:
     def distance(self) -> float:
         """Euclidean distance between the unit embeddings, in [0, 2]."""
         return float(np.sqrt(max(0.0, 2.0 - 2.0 * self.cosine)))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -143,10 +156,13 @@ class IndexDir:
 
     def _prune(self, keep: str) -> None:
         """Remove abandoned staging folders and all but the newest ``KEEP_VERSIONS`` versions (the live one stays)."""
+        stale = time.time() - STALE_SECONDS
         for leftover in self.versions.glob(".staging-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+            if _mtime(leftover) < stale:
+                shutil.rmtree(leftover, ignore_errors=True)
         for leftover in self.path.glob(".CURRENT.*"):
-            leftover.unlink(missing_ok=True)
+            if _mtime(leftover) < stale:
+                leftover.unlink(missing_ok=True)
         names = sorted(p.name for p in self.versions.iterdir() if p.is_dir() and not p.name.startswith("."))
         for old in [n for n in names if n != keep][: max(0, len(names) - KEEP_VERSIONS)]:
             shutil.rmtree(self.versions / old, ignore_errors=True)
@@ -158,8 +174,13 @@ def verify_version(folder: Path) -> Manifest:
     folder = Path(folder)
     try:
         manifest = Manifest.read(folder / MANIFEST)
-    except (OSError, json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
-        raise IndexCorruptError(f"the manifest of the index version {folder} is damaged ({error}): {_rebuild_hint(folder)}") from error
+        if not isinstance(manifest.checksums, dict):
+            raise TypeError("its checksums are not a table")
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:  # JSON, format, shape
+        raise IndexCorruptError(f"the manifest of the index version {folder} is damaged or of another format ({error}): {_rebuild_hint(folder)}") from error
+    if not manifest.checksums:
+        log.warning("the index version %s has no checksums (built before they were recorded): its files are not "
+                    "verified; the next `doppelganger index build` adds them", folder)
     for file in (VECTORS, METADATA):
         if not (folder / file).is_file():
             raise IndexCorruptError(f"the index version {folder} has lost its {file}: {_rebuild_hint(folder)}")

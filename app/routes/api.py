@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from app.dependencies import get_match_service, get_settings, match_rate_limit
+from app.dependencies import get_match_service, get_settings
 from app.services.matching import MatchService
+from index.matcher import MatchTimeoutError
 from app.settings import AppSettings
 from model.faces.decode import human_size
 
@@ -55,7 +56,6 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
         429: {"description": "too many matches from this address for now (see Retry-After)"},
         503: {"description": "the index is not ready, or the server is too busy to answer in time"},
     },
-    dependencies=[Depends(match_rate_limit)],
 )
 async def match(
     file: Annotated[UploadFile, File(description="the photo: JPEG, PNG or WebP")],
@@ -70,13 +70,13 @@ async def match(
         raise HTTPException(422, f"k is at most {settings.max_k}, got {k}")
     data = await _read_limited(file, settings.max_upload_bytes)
     try:
-        result = await asyncio.wait_for(
-            run_in_threadpool(service.match, data, k, face, detect), timeout=settings.match_timeout_seconds
-        )
-    except TimeoutError as error:
+        # The deadline stops the match at its next stage: a request nobody waits for any more frees its thread.
+        deadline = time.monotonic() + settings.match_timeout_seconds
+        result = await run_in_threadpool(service.match, data, k, face, detect, deadline)
+    except MatchTimeoutError as error:
         raise HTTPException(
-            503, f"the match took longer than {settings.match_timeout_seconds:g} s: the server is busy, try again "
-            "in a moment (a smaller photo is also faster)", headers={"Retry-After": "5"},
+            503, f"the match took longer than {settings.match_timeout_seconds:g} s ({error}): the server is busy, try "
+            "again in a moment (a smaller photo is also faster)", headers={"Retry-After": "5"},
         ) from error
     except ValueError as error:
         from app.errors import status_of

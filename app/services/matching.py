@@ -87,9 +87,9 @@ class MatchService:
     def ready(self) -> bool:
         return self._matcher is not None
 
-    def match(self, photo: bytes, k: int, face: int | None, detect: bool) -> dict[str, Any]:
+    def match(self, photo: bytes, k: int, face: int | None, detect: bool, deadline: float | None = None) -> dict[str, Any]:
         self.follow()
-        return self.matcher.match(photo, k=k, face=face, aligned=not detect)
+        return self.matcher.match(photo, k=k, face=face, aligned=not detect, deadline=deadline)
 
     def follow(self) -> None:
         """When ``watch_seconds`` have passed since the last look and ``CURRENT`` names another version than the

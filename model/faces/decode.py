@@ -125,7 +125,9 @@ def _too_many_bytes(size: int, max_bytes: int) -> str:
 
 
 def human_size(n: int) -> str:
-    """A byte count as people read it: ``"195 kB"``, ``"2.4 MiB"``, ``"20 MiB"``."""
+    """A byte count as people read it: ``"195 KiB"``, ``"2.4 MiB"``, ``"20.01 MiB"``, ``"1.5 GiB"``."""
     if n < 2**20:
-        return f"{n / 1024:.0f} kB"
-    return f"{n / 2**20:.3g} MiB"
+        return f"{n / 2**10:.0f} KiB"
+    if n < 2**30:
+        return f"{n / 2**20:.4g} MiB"
+    return f"{n / 2**30:.4g} GiB"

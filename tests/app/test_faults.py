@@ -96,6 +96,11 @@ def test_kill_9_mid_rebuild_then_restart_serves_the_previous_index(big_world, tm
         if server.poll() is None:
             server.kill()
     assert IndexDir(index_dir).current().name == before  # the pointer never moved
+    # What a kill during the publish itself would leave: a half-written version aside (an hour old by now).
+    leftover = index_dir / "versions" / ".staging-killed"
+    leftover.mkdir()
+    (leftover / "index.faiss").write_bytes(b"half")
+    os.utime(leftover, (time.time() - 7200, time.time() - 7200))
 
     server, url = _start(index_dir, data_dir, run, tmp_path)
     try:
@@ -104,7 +109,7 @@ def test_kill_9_mid_rebuild_then_restart_serves_the_previous_index(big_world, tm
         # The history says the killed rebuild never finished, and a new one goes through and cleans up.
         killed = httpx.get(f"{url}/admin/jobs/{job_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
         assert killed["state"] == "failed" and "interrupted" in killed["message"]
-        job = httpx.post(f"{url}/admin/rebuild", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        job = httpx.post(f"{url}/admin/rebuild", params={"full": "true"}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
         assert job.status_code == 202, job.text
         job_id = job.json()["job"]
         deadline = time.monotonic() + 300
@@ -112,11 +117,12 @@ def test_kill_9_mid_rebuild_then_restart_serves_the_previous_index(big_world, tm
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert state["state"] == "succeeded", state
-        assert httpx.get(f"{url}/health", timeout=10).json()["status"] == "ok"
+        health = httpx.get(f"{url}/health", timeout=10).json()
+        assert health["status"] == "ok" and health["index"]["version"] not in (before, None)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(20)
         except subprocess.TimeoutExpired:
             server.kill()
-    assert not list((index_dir / "versions").glob(".staging-*"))
+    assert not leftover.exists()  # the new publish cleaned up after the dead one

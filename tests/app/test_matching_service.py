@@ -70,4 +70,5 @@ def test_a_damaged_new_version_leaves_the_old_one_serving(app_index: Path, tmp_p
     vectors = IndexDir(index_dir).current() / "index.faiss"
     vectors.write_bytes(vectors.read_bytes()[:50])
     assert not _wait_for(service, new, seconds=1.0)
+    assert service._failed_version == new  # the new version was tried, and refused
     assert service.matcher.index.version == old and service.health()["status"] == "ok"

@@ -149,16 +149,45 @@ def test_the_token_bucket_refills_and_forgets_old_clients() -> None:
     assert RateLimiter(0, 1).take("x") == 0.0  # 0 switches the limit off
 
 
-def test_a_match_over_the_time_limit_is_a_503(app_settings: AppSettings, app_index: Path, stub_detector) -> None:
-    class Slow(MatchService):
-        def match(self, *args, **kwargs):
-            time.sleep(0.5)
-            return super().match(*args, **kwargs)
+def test_a_match_over_the_time_limit_stops_and_is_a_503(app_settings: AppSettings, app_index: Path, stub_detector) -> None:
+    """The deadline stops the match at its next stage: the slow detection runs, nothing after it does."""
+    stages: list[str] = []
 
-    service = Slow(app_index)
-    service.use(Matcher.load(app_index, detector=stub_detector))
-    settings = app_settings.model_copy(update={"match_timeout_seconds": 0.05})
-    with _client(settings, app_index, stub_detector, service) as client:
+    class SlowDetector:
+        def detect(self, image):
+            stages.append("detect")
+            time.sleep(0.3)
+            return stub_detector.detect(image)
+
+    matcher = Matcher.load(app_index, detector=SlowDetector())
+    embed = matcher.embedder.embed
+    matcher.embedder.embed = lambda images: (stages.append("embed"), embed(images))[1]
+    service = MatchService(app_index)
+    service.use(matcher)
+    settings = app_settings.model_copy(update={"match_timeout_seconds": 0.1})
+    with _client(settings, app_index, None, service) as client:
         response = client.post("/match", files={"file": ("a.jpg", _jpeg(), "image/jpeg")})
-        assert response.status_code == 503 and "took longer than 0.05 s" in response.json()["detail"]
-        assert response.headers["retry-after"] == "5"
+        assert response.status_code == 503 and "took longer than 0.1 s" in response.json()["detail"]
+        assert "after the detect stage" in response.json()["detail"] and response.headers["retry-after"] == "5"
+    assert stages == ["detect"]
+
+
+def test_the_time_limit_must_be_positive() -> None:
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError):
+        AppSettings(match_timeout_seconds=0)
+
+
+def test_a_rate_limited_upload_is_refused_before_its_body_is_read(app_settings: AppSettings, app_index: Path, stub_detector) -> None:
+    settings = app_settings.model_copy(update={"match_rate_per_minute": 1.0, "match_burst": 1})
+    with _client(settings, app_index, stub_detector) as client:
+        assert client.post("/match", files={"file": ("a.jpg", _jpeg(), "image/jpeg")}).status_code == 200
+        read = []
+
+        def body():
+            read.append(True)
+            yield b"x" * 1000
+
+        refused = client.post("/match", content=body(), headers={"Content-Type": "multipart/form-data; boundary=b", "Content-Length": "1000"})
+        assert refused.status_code == 429 and not read

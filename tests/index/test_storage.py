@@ -145,3 +145,29 @@ def test_an_index_without_checksums_still_loads(tmp_path: Path) -> None:
     manifest.checksums = {}
     manifest.write(folder / storage.MANIFEST)
     assert len(GalleryIndex.load(tmp_path)) == 5
+
+
+def test_leftovers_of_a_crashed_publish_are_pruned_but_a_publish_in_progress_is_not(tmp_path: Path) -> None:
+    """Another process (a replica) may be publishing right now: only leftovers older than an hour are removed."""
+    import os
+    import time
+
+    store = IndexDir(tmp_path)
+    store.publish(_manifest(), *_gallery(5))
+    crashed, in_progress = store.versions / ".staging-crashed", store.versions / ".staging-in-progress"
+    crashed.mkdir()
+    in_progress.mkdir()
+    pointer = tmp_path / ".CURRENT.crashed"
+    pointer.write_text("x\n")
+    old = time.time() - storage.STALE_SECONDS - 60
+    for path in (crashed, pointer):
+        os.utime(path, (old, old))
+    store.publish(_manifest(), *_gallery(6))
+    assert not crashed.exists() and not pointer.exists() and in_progress.exists()
+
+
+def test_a_manifest_of_the_wrong_shape_is_refused_not_a_crash(tmp_path: Path) -> None:
+    folder = IndexDir(tmp_path).publish(_manifest(), *_gallery(5))
+    (folder / storage.MANIFEST).write_text("[1, 2, 3]")
+    with pytest.raises(storage.IndexCorruptError, match="manifest"):
+        GalleryIndex.load(tmp_path)
