@@ -40,8 +40,9 @@ from model.config import TrainConfig
 
 DEFAULT_REPORT = "docs/results.md"
 TASK_KEYS = ("dataset", "min_images", "protocol")
-IGNORED_KEYS = ("threads",)
-"""Settings that do not change a run's results (a finished run is not rerun because they differ)."""
+IGNORED_KEYS = ("threads", "device", "amp")
+"""Settings that say where and how fast a run trains, not what it learns (a finished run is not rerun because
+they differ, and runs saved before a setting existed are not reported as different)."""
 
 
 # ----------------------------------------------------------------------------------------------- the grid
