@@ -35,12 +35,6 @@ def create_app(settings: AppSettings | None = None, match_service: MatchService 
         settings.index_dir, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels,
         watch_seconds=settings.index_watch_seconds, threads=settings.match_threads,
     )
-    if settings.match_threads > 0:  # MTCNN runs in PyTorch and the search in FAISS, each with its own thread pool
-        import faiss
-        import torch
-
-        torch.set_num_threads(settings.match_threads)
-        faiss.omp_set_num_threads(settings.match_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -32,9 +32,10 @@ class AppSettings(Settings):
     """Matches a client may ask for at once before the rate applies."""
     match_timeout_seconds: float = Field(default=30.0, gt=0)
     """A match that takes longer is answered 503 (a server too busy); the photo is dropped either way."""
-    match_threads: int = 0
-    """CPU threads one match may use for detection, embedding and search (0: every core). With many concurrent
-    clients, 1 lets requests run side by side instead of their threads contending (docs/performance.md)."""
+    match_threads: int = 1
+    """CPU threads one match may use for face detection and embedding (0: every core). One thread per match, with
+    requests side by side on the cores, measured faster than two threads per match on a 2-core machine, for one
+    client and for several (docs/performance.md)."""
     index_watch_seconds: float = 5.0
     """How often (at most) a request checks whether another process published a new index version, which is then
     loaded in the background: replicas sharing one index folder follow each other's rebuilds (0: never)."""

@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per client count")
     parser.add_argument("--megapixels", type=float, default=1.0)
     parser.add_argument("--photos", default=str(REPO.parent / "shared" / "photos"))
-    parser.add_argument("--match-threads", type=int, default=0, help="the server's DOPPELGANGER_MATCH_THREADS")
+    parser.add_argument("--match-threads", type=int, default=1, help="the server's DOPPELGANGER_MATCH_THREADS")
     args = parser.parse_args()
 
     photos = [scaled_jpeg(Path(args.photos) / name, args.megapixels) for name in PHOTOS if (Path(args.photos) / name).exists()]

@@ -59,4 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     match.add_argument("--face", type=int, default=None, help="which face is the query, 0 = the largest (default)")
     match.add_argument("--aligned", action="store_true", help="the photo already is an LFW-style face frame: skip detection")
     match.add_argument("--json", action="store_true", help="print the JSON the REST endpoint returns")
+    match.add_argument("--rank-of", metavar="PERSON", default=None,
+                       help="also print where PERSON's gallery images rank for the query face, over the whole gallery")
     match.set_defaults(func=module_handler("index.match_command"))

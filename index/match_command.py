@@ -30,4 +30,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     matcher = Matcher.load(Path(args.index) if args.index else get_settings().index_dir, Path(args.run) if args.run else None)
     result = matcher.match(Path(args.photo), k=args.k, face=args.face, aligned=args.aligned)
     print(json.dumps(result, indent=2) if args.json else format_result(result))
+    if args.rank_of:
+        ranks = matcher.rank_of(Path(args.photo), args.rank_of, face=args.face, aligned=args.aligned)
+        where = f"ranks {', '.join(map(str, ranks))}" if ranks else "no image in the gallery"
+        print(f"{args.rank_of}: {where} of {len(matcher.index)} for face {result['query_face']}")
     return result

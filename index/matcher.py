@@ -19,13 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 
 from index.calibration import Calibration
 from index.storage import GalleryIndex
 from model.faces.alignment import Template, align_face, lfw_template
 from model.faces.decode import MAX_BYTES, MAX_PIXELS, load_image
-from model.faces.detector import Face, FaceDetector, NoFaceError
+from model.faces.detector import Face, FaceDetector, NoFaceError, select_face
 from model.inference import Embedder, file_sha256
 from model.run import RunDir
 from model.transforms import preprocess_for
@@ -54,6 +55,11 @@ class Matcher:
         self.embedder = embedder
         self.detector = detector
         self.template = template or lfw_template()
+        # A match searches one to a few queries, which FAISS answers on one thread in well under a millisecond; its
+        # OpenMP team would instead wake beside PyTorch's (MTCNN's) and cost 5 to 20 ms of contention
+        # (docs/performance.md). The setting is per process: builds in the same process add and search single-
+        # threaded too, which at gallery sizes the app serves takes a fraction of a second.
+        faiss.omp_set_num_threads(1)
         self.calibration = Calibration.from_dict(index.manifest.calibration)
         self.preprocess = preprocess_for("lfw", embedder.image_size)
         self.max_bytes, self.max_pixels = max_bytes, max_pixels
@@ -77,6 +83,18 @@ class Matcher:
         except BaseException:
             index.close()
             raise
+
+    def rank_of(self, photo: bytes | str | Path, person: str, face: int | None = None, aligned: bool = False) -> list[int]:
+        """Where ``person``'s gallery images rank (1 = the best match) for one face of ``photo``, searching the
+        whole gallery: how far a person is from being found first. Empty when the gallery does not hold them."""
+        image = load_image(photo, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
+        if aligned:
+            frame = image.resize((self.template.size, self.template.size))
+        else:
+            frame = align_face(image, select_face(self.detector.detect(image), face), self.template)
+        embedding = self.embedder.embed(self.preprocess(frame)[None])
+        ranked = self.index.search(embedding, len(self.index))[0]
+        return [rank for rank, m in enumerate(ranked, 1) if m.person == person]
 
     def match(
         self, photo: bytes | str | Path, k: int = DEFAULT_K, face: int | None = None, aligned: bool = False,

@@ -20,18 +20,18 @@ router = APIRouter(tags=["api"])
 MATCH_EXAMPLE = {
     "faces": [
         {
-            "box": [429.3, 175.4, 714.5, 560.6],
+            "box": [432.7, 168.2, 710.6, 567.4],
             "probability": 1.0,
             "matches": [
-                {"person": "Ariel_Sharon", "image_id": 14101, "image_url": "/gallery/14101/image", "similarity": 95.3,
-                 "distance": 0.4197, "same_person": False},
+                {"person": "Ariel_Sharon", "image_id": 14101, "image_url": "/gallery/14101/image", "similarity": 95.2,
+                 "distance": 0.4215, "same_person": False},
             ],
         }
     ],
     "query_face": 0,
     "model": "d36ddd48550932f94b213c0389571e03f7f8043d286f3ae91a64680c094c3258",
     "index": "20261130T003302144201-e49991",
-    "timings_ms": {"decode": 16.22, "detect": 178.26, "crop": 6.33, "embed": 1.73, "search": 0.65, "total": 203.2},
+    "timings_ms": {"decode": 37.93, "detect": 111.61, "crop": 5.01, "embed": 1.47, "search": 0.51, "total": 156.53},
 }
 """The real answer of the default LFW index for ``biden.jpg`` with k=1 (README): a look-alike, not the same person."""
 

@@ -98,3 +98,15 @@ def test_the_match_command_reports_a_missing_index_in_one_line(tmp_path: Path, c
     Image.new("RGB", (10, 10)).save(photo)
     assert cli_main(["match", str(photo), "--index", str(tmp_path / "none")]) == 2
     assert "doppelganger index build" in capsys.readouterr().err
+
+
+def test_rank_of_finds_where_a_person_ranks_over_the_whole_gallery(built, matcher: Matcher, capsys) -> None:
+    images, _, out = built
+    path = images.root / images.paths[7]
+    person = images.classes[images.labels[7]]
+    ranks = matcher.rank_of(path.read_bytes(), person, aligned=True)
+    assert ranks[0] == 1 and len(ranks) == int((images.labels == images.labels[7]).sum())
+    assert ranks == sorted(ranks) and max(ranks) <= len(matcher.index)
+    assert matcher.rank_of(path.read_bytes(), "Nobody_In_The_Gallery", aligned=True) == []
+    assert cli_main(["match", str(path), "--index", str(out), "--aligned", "--rank-of", person]) == 0
+    assert f"{person}: ranks 1, " in capsys.readouterr().out
