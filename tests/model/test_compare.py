@@ -47,7 +47,7 @@ def test_each_experiment_expands_to_the_product_of_its_lists_over_the_defaults()
 
 def test_the_shipped_grids() -> None:
     configs = load_grid(COMPARISON)
-    assert len(configs) == 35 == len({c.default_run_name() for c in configs})  # 32 closed-set runs, 3 open-set
+    assert len(configs) == 43 == len({c.default_run_name() for c in configs})  # 32 + 8 closed-set runs, 3 open-set
     for c in configs:
         assert (c.backbone, c.epochs, c.seed, c.image_size, c.pairs_per_epoch, c.batch_size) == (
             "mobilenet_v2", 12, 0, 64, 2048, 64)
@@ -60,7 +60,11 @@ def test_the_shipped_grids() -> None:
     methods = {(c.loss, c.miner if c.loss == "triplet" else None) for c in configs}
     assert methods == {("contrastive", None), ("cosface", None)} | {
         ("triplet", m) for m in ("random", "batch-all", "batch-hard", "semi-hard", "multi-similarity")}
-    assert {(c.dataset, c.dim) for c in configs} == {(d, n) for d in ("lfw", "tt100k") for n in (2, 64)}
+    assert {(c.dataset, c.dim) for c in configs} == {(d, n) for d in ("lfw", "tt100k") for n in (2, 16, 32, 64)}
+    # Dimensions 16 and 32 for the best two objectives at dimension 64 only.
+    assert {(c.loss, c.miner if c.loss == "triplet" else None) for c in configs if c.dim in (16, 32)} == {
+        ("cosface", None), ("triplet", "semi-hard")}
+    assert len([c for c in configs if c.dim in (16, 32)]) == 8
     assert [c.default_run_name() for c in load_grid(SMOKE)] == list(SMOKE_RUNS)
 
 
