@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from photos import PHOTOS_DIR, scaled_jpeg  # noqa: E402
 
 from model.data.lfw import image_dir
 from model.faces.detector import FaceDetector
@@ -31,20 +35,15 @@ SETTINGS = (
 
 
 def scaled(path: Path, megapixels: float) -> Image.Image:
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-    scale = (megapixels * 1e6 / (image.width * image.height)) ** 0.5
-    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=90)
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    """The photo as the app would receive it: scaled, JPEG-encoded, decoded again."""
+    return Image.open(io.BytesIO(scaled_jpeg(path, megapixels))).convert("RGB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lfw", type=int, default=500, help="LFW images to detect in (0: skip)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--photos", default=str(Path(__file__).resolve().parents[2] / "shared" / "photos"))
+    parser.add_argument("--photos", default=str(PHOTOS_DIR))
     args = parser.parse_args()
 
     photos = [Path(args.photos) / n for n in PHOTOS if (Path(args.photos) / n).exists()]

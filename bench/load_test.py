@@ -13,7 +13,6 @@ written to disk.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import signal
 import socket
@@ -25,7 +24,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from photos import PHOTOS_DIR, scaled_jpeg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = ("biden.jpg", "obama.jpg", "sample1.jpg", "obama_partial_face.jpg")
@@ -36,16 +37,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
-
-
-def scaled_jpeg(path: Path, megapixels: float) -> bytes:
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-    scale = (megapixels * 1e6 / (image.width * image.height)) ** 0.5
-    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
 
 
 def start_server(index: str, match_threads: int) -> tuple[subprocess.Popen, str]:
@@ -107,7 +98,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per client count")
     parser.add_argument("--megapixels", type=float, default=1.0)
-    parser.add_argument("--photos", default=str(REPO.parent / "shared" / "photos"))
+    parser.add_argument("--photos", default=str(PHOTOS_DIR))
     parser.add_argument("--match-threads", type=int, default=1, help="the server's DOPPELGANGER_MATCH_THREADS")
     args = parser.parse_args()
 

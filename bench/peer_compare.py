@@ -22,7 +22,6 @@ ms, and the ratio of the totals.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 from pathlib import Path
@@ -33,6 +32,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dlib_peer import DlibPipeline  # noqa: E402
+from photos import PHOTOS_DIR, scaled_jpeg  # noqa: E402
 
 from index.build import trained_people  # noqa: E402
 from model.data.lfw import image_dir, read_pairs, unseen_pairs  # noqa: E402
@@ -131,16 +131,6 @@ def accuracy(args: argparse.Namespace, peer: DlibPipeline, cache: Path) -> None:
 
 # --- latency ------------------------------------------------------------------------------------------------------
 
-def scaled_jpeg(path: Path, megapixels: float) -> bytes:
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-    scale = (megapixels * 1e6 / (image.width * image.height)) ** 0.5
-    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
 def summarize(timings: list[dict[str, float]], stages: tuple[str, ...]) -> dict[str, tuple[float, float]]:
     return {s: (float(np.median([t[s] for t in timings])), float(np.percentile([t[s] for t in timings], 95))) for s in stages}
 
@@ -192,7 +182,7 @@ def main() -> None:
     parser.add_argument("--run", default="runs/default", help="our served model (View 2)")
     parser.add_argument("--closed-run", default="runs/compare/lfw20-cosface-mobilenet_v2-d64-s0", help="our LFW-62 model")
     parser.add_argument("--index", default="indexes/lfw", help="our LFW index (latency)")
-    parser.add_argument("--photos", default=str(Path(__file__).resolve().parents[2] / "shared" / "photos"))
+    parser.add_argument("--photos", default=str(PHOTOS_DIR))
     parser.add_argument("--part", default="all", choices=("all", "accuracy", "latency"))
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--upsample", type=int, nargs="+", default=[1, 0],
