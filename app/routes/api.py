@@ -11,8 +11,8 @@ from fastapi.responses import FileResponse
 
 from app.dependencies import get_match_service, get_settings
 from app.services.matching import MatchService
-from index.matcher import MatchTimeoutError
 from app.settings import AppSettings
+from index.matcher import MatchTimeoutError
 from model.faces.decode import human_size
 
 router = APIRouter(tags=["api"])
