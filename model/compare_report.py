@@ -348,6 +348,13 @@ def findings(group: list[Result], label: str) -> list[str]:
                 sentences.append(f"- {method}: dim {high} {pct(b)}%, dim {low} {pct(a)}%, {points(b - a)} for dim {high}.")
         if sentences:
             lines += ["", f"Dimension {low} against {high} ({metric}):", "", *sentences]
+        sweeps = [
+            f"- {method}: " + ", ".join(f"dim {dim} {pct(runs[dim].get(headline))}%" for dim in sorted(runs)) + "."
+            for method, runs in by_method.items()
+            if len(runs) > 2 and all(r.get(headline) is not None for r in runs.values())
+        ]
+        if sweeps:
+            lines += ["", f"Every dimension trained, for the objectives run at more than two ({metric}):", "", *sweeps]
     else:
         lines += ["", f"Every run of this task has dimension {dims[0]}, so there is no comparison of dimensions."]
 

@@ -175,11 +175,11 @@ def test_report_sentences_are_computed_from_the_numbers(tmp_path: Path, capsys: 
     grid = tmp_path / "grid.toml"
     grid.write_text('[defaults]\nbackbone = "small_cnn"\nepochs = 2\n\n'
                     '[[experiment]]\nloss = "triplet"\nminer = ["random", "batch-hard"]\ndim = [2, 64]\n\n'
-                    '[[experiment]]\nloss = "contrastive"\ndim = [2, 64]\n\n'
+                    '[[experiment]]\nloss = "contrastive"\ndim = [2, 16, 64]\n\n'
                     '[[experiment]]\nloss = "cosface"\ndim = 64\n')
     runs = tmp_path / "runs"
     knn1 = {("random", 2): 0.30, ("random", 64): 0.50, ("batch-hard", 2): 0.35, ("batch-hard", 64): 0.60,
-            ("contrastive", 2): 0.20, ("contrastive", 64): 0.40}
+            ("contrastive", 2): 0.20, ("contrastive", 16): 0.35, ("contrastive", 64): 0.40}
     confusions = [{"true": f"Person_{i}", "predicted": "George_W_Bush", "count": 9 - i} for i in range(7)]
     for config in load_grid(grid):
         key = (config.miner if config.loss == "triplet" else config.loss, config.dim)
@@ -202,24 +202,26 @@ def test_report_sentences_are_computed_from_the_numbers(tmp_path: Path, capsys: 
                  "--report-only", "--no-pictures"]) == 0
     text = report.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| loss")]
-    assert len(rows) == 6 + 2
+    assert len(rows) == 7 + 2
     assert "| triplet | batch-hard | 64 | **60.0** | **30.0** | **70.0 ± 2.0** | 1.0 | 2/2 |" in rows
     assert "| baseline: PCA-whitened |  |  | 45.0 | 20.0 |  |  |  |" in rows
     assert "Not evaluated yet (1): `lfw20-cosface-small_cnn-d64-s0`" in text
     assert "- 1-NN accuracy: triplet batch-hard, dim 64, 60.0% (+10.0 points over the next best, 50.0%); " \
            "baselines: raw pixels 25.0%, PCA-whitened 45.0%." in text
-    assert "2 of 6 runs beat the strongest baseline (PCA-whitened, 45.0%) on 1-NN accuracy." in text
+    assert "2 of 7 runs beat the strongest baseline (PCA-whitened, 45.0%) on 1-NN accuracy." in text
     assert "- dim 2, batch-hard: 35.0%, +5.0 points against random triplets (30.0%)." in text
     assert "- dim 64, batch-hard: 60.0%, +10.0 points against random triplets (50.0%)." in text
     assert "- contrastive: dim 64 40.0%, dim 2 20.0%, +20.0 points for dim 64." in text
-    assert "- LFW View 2 verification accuracy: all 6 runs tie at 70.0%." in text
+    assert "- contrastive: dim 2 20.0%, dim 16 35.0%, dim 64 40.0%." in text
+    assert "- triplet random: dim 2" not in text  # two dimensions only: the sentence above says it all
+    assert "- LFW View 2 verification accuracy: all 7 runs tie at 70.0%." in text
     assert "- triplet random: dim 64 50.0%, dim 2 30.0%, +20.0 points for dim 64." in text
     assert "`lfw20-triplet-batch-hard-small_cnn-d64-s0` (1-NN 60.0%)" in text
     assert "- Person 0 taken for George W Bush: 9 images" in text and "- Person 4 taken for" in text
     assert "Person 5" not in text  # the top five only
     assert "Batch-hard mining wins here because *hand-written* reasons." in text
     assert "doppelganger compare --grid" in text and f"{os.cpu_count()} CPU cores" in text
-    assert "Total training time: 6 min over 6 runs" in text
+    assert "Total training time: 7 min over 7 runs" in text
     for name in ("curves-lfw20-d2.png", "curves-lfw20-d64.png", "diagnostics-lfw20-d2.png", "diagnostics-lfw20-d64.png"):
         assert f"](results/{name})" in text
         with Image.open(report.parent / "results" / name) as image:
