@@ -1,7 +1,7 @@
 """Ours against the peer (dlib's face pipeline, bench/dlib_peer.py) in one run, on the same pairs and photos.
 
     python bench/peer_compare.py [--run runs/default] [--closed-run runs/compare/lfw20-cosface-mobilenet_v2-d64-s0]
-                                 [--index indexes/lfw] [--part all|accuracy|latency] [--repeats 15]
+                                 [--index indexes/lfw] [--part all|accuracy|latency|rank] [--repeats 15]
 
 Accuracy:
 - LFW View 2 verification (10 folds, the official protocol), on all 6,000 pairs and on the pairs of people our
@@ -17,6 +17,11 @@ Latency: real photos (../shared/photos, or --photos) scaled to about 1 and 3 meg
 matched ``--repeats`` times by ``Matcher.match`` (decode, detect, crop, embed, search over the LFW index) and by the
 peer (decode, HOG detect, landmarks and embed, exact search over its LFW embeddings); per-stage median and p95 in
 ms, and the ratio of the totals.
+
+Rank: where a known person's LFW images rank, among all 13,233, for a later photo of them (``--rank-photo``,
+default ``biden.jpg``, of ``--rank-person``, default Joseph_Biden): ours through ``Matcher.rank_of`` on
+``--index``, the peer by exact search over its embeddings of every LFW image (cached as above). 1 means the
+person is named first.
 """
 
 from __future__ import annotations
@@ -129,6 +134,37 @@ def accuracy(args: argparse.Namespace, peer: DlibPipeline, cache: Path) -> None:
     print(f"ratios ours/peer: View 2 {o[0] / p[0]:.3f}, View 2 unseen {o[1] / p[1]:.3f}, LFW-62 1-NN {o[2] / p[2]:.3f}")
 
 
+# --- rank of a known person -------------------------------------------------------------------------------------
+
+def known_person_rank(args: argparse.Namespace, cache: Path) -> None:
+    from index.matcher import Matcher
+
+    root = image_dir(get_settings().lfw_dir)
+    photo = Path(args.photos) / args.rank_photo
+    matcher = Matcher.load(Path(args.index))
+    try:
+        ranks_ours = matcher.rank_of(photo, args.rank_person)
+        first_ours = matcher.match(photo, k=1)["faces"][0]["matches"][0]["person"]
+    finally:
+        matcher.index.close()
+    paths = sorted(str(p.relative_to(root)) for p in root.glob("*/*.jpg"))
+    peer = DlibPipeline(upsample=1)
+    gallery, _ = peer_embeddings(DlibPipeline(upsample=0), root, paths, cache)
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    faces = peer.detect(rgb)
+    if not faces:
+        raise SystemExit(f"dlib found no face in {photo}")
+    distances = np.linalg.norm(gallery - peer.embed(rgb, faces[0]), axis=1)
+    order = np.argsort(distances, kind="stable")
+    people = [p.split("/")[0] for p in paths]
+    ranks_peer = [rank for rank, i in enumerate(order, 1) if people[i] == args.rank_person]
+    print(f"\nRank of {args.rank_person}'s LFW images for {photo.name} among all {len(paths)} LFW images (1 = first)")
+    print("| pipeline | first match | ranks |")
+    print("|---|---|---|")
+    print(f"| ours ({Path(args.index).name}) | {first_ours} | {', '.join(map(str, ranks_ours))} |")
+    print(f"| dlib (peer) | {people[order[0]]} | {', '.join(map(str, ranks_peer))} |")
+
+
 # --- latency ------------------------------------------------------------------------------------------------------
 
 def summarize(timings: list[dict[str, float]], stages: tuple[str, ...]) -> dict[str, tuple[float, float]]:
@@ -183,16 +219,20 @@ def main() -> None:
     parser.add_argument("--closed-run", default="runs/compare/lfw20-cosface-mobilenet_v2-d64-s0", help="our LFW-62 model")
     parser.add_argument("--index", default="indexes/lfw", help="our LFW index (latency)")
     parser.add_argument("--photos", default=str(PHOTOS_DIR))
-    parser.add_argument("--part", default="all", choices=("all", "accuracy", "latency"))
+    parser.add_argument("--part", default="all", choices=("all", "accuracy", "latency", "rank"))
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--upsample", type=int, nargs="+", default=[1, 0],
                         help="HOG upsampling for the photos (latency part), one peer column each")
+    parser.add_argument("--rank-photo", default="biden.jpg", help="photo in --photos for the rank part")
+    parser.add_argument("--rank-person", default="Joseph_Biden", help="the LFW person it shows")
     args = parser.parse_args()
     cache = get_settings().cache_dir / "peer-dlib-lfw.npz"
     if args.part in ("all", "accuracy"):
         accuracy(args, DlibPipeline(upsample=0), cache)
     if args.part in ("all", "latency"):
         latency(args, [DlibPipeline(upsample=u) for u in args.upsample], cache)
+    if args.part in ("all", "rank"):
+        known_person_rank(args, cache)
 
 
 if __name__ == "__main__":
