@@ -453,7 +453,8 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
         if record["spread"] < COLLAPSE_SPREAD:
             bar.write(
                 f"  warning: the embedding has collapsed (spread {record['spread']:.4f} < {COLLAPSE_SPREAD}): every "
-                "image lands near one point; lower --lr, or try another margin or miner"
+                "image lands near one point; try an easier miner (semi-hard, batch-all) or another margin: a lower --lr "
+                "slowed batch-hard's collapse on faces but did not stop it (docs/results-notes.md)"
             )
         group.barrier()
     bar.close()

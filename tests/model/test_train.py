@@ -63,6 +63,30 @@ def test_resume_continues_from_the_last_checkpoint(lfw_run: Path, tmp_path: Path
     assert json.loads((run / "split.json").read_text()) == json.loads((lfw_run / "split.json").read_text())
 
 
+@pytest.mark.parametrize("threshold, warned", [(10.0, True), (0.0, False)])
+def test_a_collapsed_epoch_is_warned_about(
+    lfw_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    threshold: float, warned: bool,
+) -> None:
+    """The progress output says so when an epoch ends with its spread below the collapse threshold (raised here
+    above any spread a unit-length embedding can have, then set to zero), and only then."""
+    import shutil
+
+    import model.train
+
+    run = tmp_path / "run"
+    shutil.copytree(lfw_run, run)
+    monkeypatch.setattr(model.train, "COLLAPSE_SPREAD", threshold)
+    capsys.readouterr()
+    assert main(["train", "--resume", "--epochs", "2", "--out", str(run)]) == 0
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    spread = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["spread"]
+    assert output.count("warning: the embedding has collapsed") == int(warned)
+    if warned:
+        assert f"(spread {spread:.4f} < {threshold})" in output and "easier miner" in output
+
+
 def test_train_refuses_to_overwrite_a_run(lfw_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--epochs", "1", *TINY, "--out", str(lfw_run)]) == 2
     assert "--resume" in capsys.readouterr().err
