@@ -187,10 +187,11 @@ class Run:
         """The settings in which the saved run differs from the grid's ("epochs 1 != 12"); empty if none."""
         if not self.config_file.exists():
             return []
-        saved = json.loads(self.config_file.read_text())
+        # A run saved before a setting existed trained with that setting's default.
+        saved = {**TrainConfig().to_dict(), **json.loads(self.config_file.read_text())}
         wanted = self.config.to_dict()
-        return [f"{key} {saved.get(key)!r} != {value!r}" for key, value in wanted.items()
-                if key not in IGNORED_KEYS and saved.get(key) != value]
+        return [f"{key} {saved[key]!r} != {value!r}" for key, value in wanted.items()
+                if key not in IGNORED_KEYS and saved[key] != value]
 
     def status(self) -> str:
         if self.eval_file.exists():

@@ -36,6 +36,7 @@ class TrainConfig:
     pairs: str = "batch"
     miner: str = "batch-hard"
     soft_margin: bool = False
+    miner_warmup: int = 0
     k: int = 4
     scale: float = 32.0
     backbone: str = "mobilenet_v2"
@@ -59,6 +60,10 @@ class TrainConfig:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         if self.dataset != "lfw" and self.protocol != "closed":
             raise ValueError("--protocol applies to LFW only")
+        if self.miner_warmup < 0:
+            raise ValueError(f"--miner-warmup is a number of epochs, 0 or more, got {self.miner_warmup}")
+        if self.miner_warmup and self.loss != "triplet":
+            raise ValueError("--miner-warmup applies to the triplet loss only (--loss triplet)")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
@@ -77,7 +82,10 @@ class TrainConfig:
 
     def default_run_name(self) -> str:
         subset = f"{self.min_images}" if self.protocol == "closed" else f"{self.protocol}{self.min_images}"
-        loss = f"triplet-{self.miner}{'-soft' if self.soft_margin else ''}" if self.loss == "triplet" else self.loss
+        loss = self.loss
+        if self.loss == "triplet":
+            loss = f"triplet-{self.miner}{'-soft' if self.soft_margin else ''}"
+            loss += f"-warm{self.miner_warmup}" if self.miner_warmup else ""
         return f"{self.dataset}{subset}-{loss}-{self.backbone}-d{self.dim}-s{self.seed}"
 
 
@@ -89,6 +97,7 @@ _FLAGS = {
     "margin": ("margin of the loss; default per loss: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_MARGINS.items()) + " (unit-length embeddings: distances lie in [0, 2])", {"type": float}),
     "pairs": ("contrastive only: 'batch' makes the loss cover every pair of images in the batch (the sampled pairs fill it); 'drawn' only the sampled pairs", {"choices": PAIRS}),
     "miner": ("triplet only: which triplets of a P x K batch the loss sees", {"choices": MINERS}),
+    "miner_warmup": ("triplet only: epochs at the start that mine semi-hard triplets before --miner takes over, a warm-up on easier triplets (0: none)", {"type": int}),
     "k": ("images per class in a P x K batch (P = 2 x batch size / K)", {"type": int}),
     "scale": ("cosface only: the scale s of the cosine logits", {"type": float}),
     "backbone": ("network body; mobilenet_v2 starts from ImageNet weights, the others from scratch", {"choices": BACKBONES}),

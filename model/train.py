@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -366,6 +366,7 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     augment = augmentation_for(config.dataset).to(runtime.device)
     loss_fn = build_loss(config, train.num_classes).to(runtime.device)
     miner = build_miner(config)
+    warmup_miner = build_miner(replace(config, miner="semi-hard")) if config.miner_warmup else None
     sampler = build_sampler(config, train.labels, group)
     steps_per_epoch = len(sampler.batches(0))
     optimizer = torch.optim.AdamW([*net.parameters(), *loss_fn.parameters()], lr=config.lr, weight_decay=config.weight_decay)
@@ -410,6 +411,8 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     if main_rank:
         print(f"training {config.default_run_name()} in {run.path}")
         print(f"  train {describe(train)}; val {describe(val)}; {runtime.describe()}; {torch.get_num_threads()} threads")
+        if config.miner_warmup:
+            print(f"  semi-hard triplets for the first {config.miner_warmup} epoch(s), then {config.miner}")
         if group.distributed:
             print(f"  every step: {group.world_size} batches of {len(sampler.batches(0)[0])} images, one per rank")
     writer = SummaryWriter(str(run.tensorboard)) if main_rank else None
@@ -417,8 +420,8 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
                disable=not main_rank)
     for epoch in range(start_epoch, config.epochs):
         stats = train_epoch(
-            config, model, augment, loss_fn, miner, optimizer, scheduler, train_images, train_labels, sampler, epoch, bar,
-            runtime,
+            config, model, augment, loss_fn, warmup_miner if epoch < config.miner_warmup else miner, optimizer,
+            scheduler, train_images, train_labels, sampler, epoch, bar, runtime,
         )
         rng_states = group.all_objects(rng_state(runtime))
         if not main_rank:

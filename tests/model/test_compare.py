@@ -171,6 +171,16 @@ def test_a_run_saved_with_other_settings_is_not_overwritten(tmp_path: Path, caps
     assert "other settings than the grid's" in capsys.readouterr().err
 
 
+def test_a_run_saved_before_a_setting_existed_has_its_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    [config] = load_grid(SMOKE)[:1]
+    path = fake_run(tmp_path / "runs", config, epochs=0)
+    saved = json.loads((path / "config.json").read_text())
+    del saved["miner_warmup"]
+    (path / "config.json").write_text(json.dumps(saved))
+    assert main(["compare", "--grid", str(SMOKE), "--runs-dir", str(tmp_path / "runs"), "--dry-run"]) == 0
+    assert "differ from the grid's" not in capsys.readouterr().out
+
+
 def test_report_sentences_are_computed_from_the_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     grid = tmp_path / "grid.toml"
     grid.write_text('[defaults]\nbackbone = "small_cnn"\nepochs = 2\n\n'

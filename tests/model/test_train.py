@@ -87,6 +87,28 @@ def test_a_collapsed_epoch_is_warned_about(
         assert f"(spread {spread:.4f} < {threshold})" in output and "easier miner" in output
 
 
+def test_miner_warmup_mines_semi_hard_triplets_first(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--miner-warmup 1`` hands the first epoch's batches to the semi-hard miner, the next ones to ``--miner``."""
+    import model.train
+
+    seen: list[str] = []
+    original = model.train.train_epoch
+
+    def recording(config, model_, augment, loss_fn, miner, *rest, **kwargs):
+        seen.append(type(miner).__name__)
+        return original(config, model_, augment, loss_fn, miner, *rest, **kwargs)
+
+    monkeypatch.setattr(model.train, "train_epoch", recording)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "lfw", "--min-images", "20", "--loss", "triplet", "--miner", "batch-hard",
+                 "--miner-warmup", "1", "--epochs", "2", *TINY, "--out", str(run)]) == 0
+    assert seen == ["SemiHardMiner", "BatchHardMiner"]
+    assert "semi-hard triplets for the first 1 epoch(s), then batch-hard" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text())["miner_warmup"] == 1
+
+
 def test_train_refuses_to_overwrite_a_run(lfw_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--epochs", "1", *TINY, "--out", str(lfw_run)]) == 2
     assert "--resume" in capsys.readouterr().err

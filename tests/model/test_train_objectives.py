@@ -53,6 +53,16 @@ def test_miner_only_for_the_triplet_loss() -> None:
     assert type(build_miner(TrainConfig(loss="triplet", miner="semi-hard"))).__name__ == "SemiHardMiner"
 
 
+def test_miner_warmup_is_for_the_triplet_loss_and_named_in_the_run() -> None:
+    config = TrainConfig(loss="triplet", miner="batch-hard", miner_warmup=3)
+    assert config.default_run_name() == "lfw20-triplet-batch-hard-warm3-mobilenet_v2-d64-s0"
+    assert TrainConfig(loss="triplet", miner="batch-hard").default_run_name() == "lfw20-triplet-batch-hard-mobilenet_v2-d64-s0"
+    with pytest.raises(ValueError, match="triplet loss only"):
+        TrainConfig(loss="cosface", miner_warmup=2)
+    with pytest.raises(ValueError, match="0 or more"):
+        TrainConfig(loss="triplet", miner_warmup=-1)
+
+
 def test_default_margins_per_loss() -> None:
     assert build_loss(TrainConfig(loss="contrastive"), 5).margin == 1.0
     assert build_loss(TrainConfig(loss="triplet"), 5).margin == 0.2
