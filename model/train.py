@@ -456,8 +456,10 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
         if record["spread"] < COLLAPSE_SPREAD:
             bar.write(
                 f"  warning: the embedding has collapsed (spread {record['spread']:.4f} < {COLLAPSE_SPREAD}): every "
-                "image lands near one point; try an easier miner (semi-hard, batch-all) or another margin: a lower --lr "
-                "slowed batch-hard's collapse on faces but did not stop it (docs/results-notes.md)"
+                "image lands near one point; "
+                + ("try a warm-up on easier triplets (--miner-warmup 3), an easier miner (semi-hard, batch-all) or "
+                   "another margin: a lower --lr slowed batch-hard's collapse on faces but did not stop it "
+                   "(docs/results-notes.md)" if config.loss == "triplet" else "try another --margin, --lr or loss")
             )
         group.barrier()
     bar.close()

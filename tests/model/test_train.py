@@ -84,7 +84,7 @@ def test_a_collapsed_epoch_is_warned_about(
     spread = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["spread"]
     assert output.count("warning: the embedding has collapsed") == int(warned)
     if warned:
-        assert f"(spread {spread:.4f} < {threshold})" in output and "easier miner" in output
+        assert f"(spread {spread:.4f} < {threshold})" in output and "try another --margin, --lr or loss" in output
 
 
 def test_miner_warmup_mines_semi_hard_triplets_first(
@@ -101,11 +101,14 @@ def test_miner_warmup_mines_semi_hard_triplets_first(
         return original(config, model_, augment, loss_fn, miner, *rest, **kwargs)
 
     monkeypatch.setattr(model.train, "train_epoch", recording)
+    monkeypatch.setattr(model.train, "COLLAPSE_SPREAD", 10.0)  # every epoch warns: the triplet advice is checked
     run = tmp_path / "run"
     assert main(["train", "--dataset", "lfw", "--min-images", "20", "--loss", "triplet", "--miner", "batch-hard",
                  "--miner-warmup", "1", "--epochs", "2", *TINY, "--out", str(run)]) == 0
     assert seen == ["SemiHardMiner", "BatchHardMiner"]
-    assert "semi-hard triplets for the first 1 epoch(s), then batch-hard" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "semi-hard triplets for the first 1 epoch(s), then batch-hard" in output
+    assert output.count("try a warm-up on easier triplets (--miner-warmup 3)") == 2
     assert json.loads((run / "config.json").read_text())["miner_warmup"] == 1
 
 
