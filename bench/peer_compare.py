@@ -149,7 +149,7 @@ def known_person_rank(args: argparse.Namespace, cache: Path) -> None:
         matcher.index.close()
     paths = sorted(str(p.relative_to(root)) for p in root.glob("*/*.jpg"))
     peer = DlibPipeline(upsample=1)
-    gallery, _ = peer_embeddings(DlibPipeline(upsample=0), root, paths, cache)
+    gallery, _ = peer_embeddings(peer, root, paths, cache)  # LFW frames: upsampling only where HOG needs it
     rgb = np.asarray(Image.open(photo).convert("RGB"))
     faces = peer.detect(rgb)
     if not faces:
