@@ -12,6 +12,7 @@ import sys
 
 from index import cli as index_cli
 from model import cli as model_cli
+from model.commands import UserError, module_handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--index", default=None, help="index folder (default: $DOPPELGANGER_INDEX_DIR, indexes/lfw)")
     serve.add_argument("--host", default=None, help="address to listen on (default: $DOPPELGANGER_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default: $DOPPELGANGER_PORT, 8000)")
-    serve.set_defaults(func=model_cli._run("app.serve"))
+    serve.set_defaults(func=module_handler("app.serve"))
     return parser
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except model_cli.UserError as error:
+    except UserError as error:
         print(f"doppelganger {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from model.cli import _run as module_handler
+from model.commands import module_handler
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -7,29 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-
-class UserError(Exception):
-    """Something the user can fix (a missing dataset, a bad flag); printed as one line, without a traceback."""
-
-
-def _run(module: str):
-    """A handler that runs ``module.main(args)``, importing it only then (so ``--help`` stays instant), and
-    reports what the user can fix (a missing dataset, run or weights file, a bad value) as one line."""
-
-    def handler(args: argparse.Namespace) -> int:
-        import importlib
-
-        try:
-            importlib.import_module(module).main(args)
-        except (FileNotFoundError, ValueError, RuntimeError) as error:
-            from model.networks.backbones import WeightsUnavailableError
-
-            if isinstance(error, (FileNotFoundError, ValueError, WeightsUnavailableError)):
-                raise UserError(str(error)) from error
-            raise
-        return 0
-
-    return handler
+from model.commands import UserError, module_handler
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -121,7 +99,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_train_arguments(train)
-    train.set_defaults(func=_run("model.train"))
+    train.set_defaults(func=module_handler("model.train"))
 
 
 def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
@@ -137,7 +115,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("run_dir", help="a directory written by `doppelganger train`")
     evaluate.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which checkpoint to evaluate")
     evaluate.add_argument("--no-baselines", action="store_true", help="skip the raw-pixel and PCA baselines")
-    evaluate.set_defaults(func=_run("model.evaluate"))
+    evaluate.set_defaults(func=module_handler("model.evaluate"))
 
 
 def _register_report(subparsers: argparse._SubParsersAction) -> None:
@@ -179,7 +157,7 @@ def _register_visualize(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_visualize_arguments(visualize)
-    visualize.set_defaults(func=_run("model.visualization.visualize"))
+    visualize.set_defaults(func=module_handler("model.visualization.visualize"))
 
 
 def _register_retrieve(subparsers: argparse._SubParsersAction) -> None:
@@ -195,7 +173,7 @@ def _register_retrieve(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_retrieve_arguments(retrieve)
-    retrieve.set_defaults(func=_run("model.retrieve"))
+    retrieve.set_defaults(func=module_handler("model.retrieve"))
 
 
 def _register_compare(subparsers: argparse._SubParsersAction) -> None:
@@ -213,7 +191,7 @@ def _register_compare(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_compare_arguments(compare)
-    compare.set_defaults(func=_run("model.compare"))
+    compare.set_defaults(func=module_handler("model.compare"))
 
 
 def _register_faces(subparsers: argparse._SubParsersAction) -> None:
@@ -233,7 +211,7 @@ def _register_faces(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
     calibrate.add_argument("--out", default=None, help="template JSON to write (default: model/faces/lfw_template.json)")
     calibrate.add_argument("--threads", type=int, default=1, help="CPU threads for MTCNN (default: 1)")
-    calibrate.set_defaults(func=_run("model.faces.calibration"))
+    calibrate.set_defaults(func=module_handler("model.faces.calibration"))
     check = faces_sub.add_parser(
         "check",
         help="measure how close aligned crops come to LFW's own frames",
@@ -246,4 +224,4 @@ def _register_faces(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--sample", type=int, default=200, help="held-out LFW people, one image each (default: 200)")
     check.add_argument("--template", default=None, help="template JSON (default: model/faces/lfw_template.json)")
     check.add_argument("--threads", type=int, default=1, help="CPU threads for MTCNN (default: 1)")
-    check.set_defaults(func=_run("model.faces.check"))
+    check.set_defaults(func=module_handler("model.faces.check"))

@@ -26,26 +26,14 @@ This module imports nothing heavy at the top, so ``doppelganger --help`` stays f
 from __future__ import annotations
 
 import argparse
-import fnmatch
-import itertools
-import json
 import os
-import tomllib
 from collections import Counter
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from model.config import TrainConfig
+from model.grid import Run, baseline_key, format_duration, load_grid, plan_runs, select_runs
 
 DEFAULT_REPORT = "docs/results.md"
-TASK_KEYS = ("dataset", "min_images", "protocol")
-IGNORED_KEYS = ("threads", "device", "amp")
-"""Settings that say where and how fast a run trains, not what it learns (a finished run is not rerun because
-they differ, and runs saved before a setting existed are not reported as different)."""
-
-
-# ----------------------------------------------------------------------------------------------- the grid
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,157 +58,6 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the embedding pictures of the best runs (t-SNE takes a while)")
 
 
-_FIELD_TYPES = {f.name: str(f.type) for f in fields(TrainConfig)}
-
-
-def _check_value(key: str, value: Any, where: str) -> Any:
-    """The value, converted where TOML's types allow (an int for a float); a ValueError naming it otherwise."""
-    kind = _FIELD_TYPES[key]
-    if kind == "bool":
-        ok = isinstance(value, bool)
-    elif kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind.startswith("float"):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise ValueError(f"{where}: {key} = {value!r} should be {kind.replace(' | None', '')}")
-    return value
-
-
-def _check_keys(table: Any, where: str) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise ValueError(f"{where} should be a table of TrainConfig keys")
-    unknown = [key for key in table if key not in _FIELD_TYPES]
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)} "
-            f"(known: {', '.join(_FIELD_TYPES)})"
-        )
-    return table
-
-
-def expand_grid(grid: dict[str, Any]) -> list[TrainConfig]:
-    """Every run of a parsed grid, in order: experiment by experiment, the product of its lists."""
-    extra = [key for key in grid if key not in ("defaults", "experiment")]
-    if extra:
-        raise ValueError(f"unknown table{'s' if len(extra) > 1 else ''} {', '.join(repr(k) for k in extra)}: "
-                         "a grid has a [defaults] table and [[experiment]] tables")
-    defaults = _check_keys(grid.get("defaults", {}), "[defaults]")
-    experiments = grid.get("experiment")
-    if not isinstance(experiments, list) or not experiments:
-        raise ValueError("the grid has no [[experiment]] table")
-    configs: list[TrainConfig] = []
-    origin: dict[str, list[int]] = {}
-    for number, experiment in enumerate(experiments, 1):
-        where = f"experiment {number}"
-        merged = {**defaults, **_check_keys(experiment, where)}
-        lists = [key for key, value in merged.items() if isinstance(value, list)]
-        for key in lists:
-            if not merged[key]:
-                raise ValueError(f"{where}: {key} is an empty list")
-        for combination in itertools.product(*(merged[key] for key in lists)):
-            values = {**merged, **dict(zip(lists, combination))}
-            values = {key: _check_value(key, value, where) for key, value in values.items()}
-            try:
-                config = TrainConfig.from_dict(values)
-            except ValueError as error:
-                chosen = ", ".join(f"{k} {v}" for k, v in zip(lists, combination))
-                raise ValueError(f"{where}{f' ({chosen})' if chosen else ''}: {error}") from error
-            configs.append(config)
-            origin.setdefault(config.default_run_name(), []).append(number)
-    duplicates = {name: numbers for name, numbers in origin.items() if len(numbers) > 1}
-    if duplicates:
-        listed = "; ".join(f"{name} (experiments {', '.join(map(str, n))})" for name, n in duplicates.items())
-        raise ValueError(
-            f"the grid makes the same run more than once: {listed}. A run's name, and so its directory, covers "
-            "dataset, min_images, protocol, loss, miner (triplet only), backbone, dim and seed; runs differing "
-            "only in other settings would share it"
-        )
-    return configs
-
-
-def load_grid(path: Path | str) -> list[TrainConfig]:
-    path = Path(path)
-    try:
-        grid = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path} is not valid TOML: {error}") from error
-    try:
-        return expand_grid(grid)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from error
-
-
-# ----------------------------------------------------------------------------------------------- the runs
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """A run's per-epoch records, one per epoch (the last written wins, should a crash have repeated one)."""
-    if not path.exists():
-        return []
-    records = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            record = json.loads(line)
-            records[record["epoch"]] = record
-    return [records[epoch] for epoch in sorted(records)]
-
-
-@dataclass
-class Run:
-    """One run of the grid: its config and what its directory holds so far."""
-
-    config: TrainConfig
-    path: Path
-
-    name = property(lambda self: self.path.name)
-    eval_file = property(lambda self: self.path / "eval.json")
-    config_file = property(lambda self: self.path / "config.json")
-
-    def metrics(self) -> list[dict[str, Any]]:
-        return read_metrics(self.path / "metrics.jsonl")
-
-    def differences(self) -> list[str]:
-        """The settings in which the saved run differs from the grid's ("epochs 1 != 12"); empty if none."""
-        if not self.config_file.exists():
-            return []
-        # A run saved before a setting existed trained with that setting's default.
-        saved = {**TrainConfig().to_dict(), **json.loads(self.config_file.read_text())}
-        wanted = self.config.to_dict()
-        return [f"{key} {saved[key]!r} != {value!r}" for key, value in wanted.items()
-                if key not in IGNORED_KEYS and saved[key] != value]
-
-    def status(self) -> str:
-        if self.eval_file.exists():
-            return "done"
-        return "partial" if self.config_file.exists() else "to do"
-
-    def result(self) -> dict[str, Any]:
-        return json.loads(self.eval_file.read_text())
-
-
-def plan_runs(configs: list[TrainConfig], runs_dir: Path) -> list[Run]:
-    return [Run(config, runs_dir / config.default_run_name()) for config in configs]
-
-
-def select_runs(runs: list[Run], patterns: list[str]) -> list[Run]:
-    if not patterns:
-        return runs
-    chosen = [run for run in runs if any(fnmatch.fnmatchcase(run.name, p) for p in patterns)]
-    if not chosen:
-        raise ValueError(f"no run of the grid matches --only {' '.join(patterns)}; "
-                         f"its runs are: {', '.join(run.name for run in runs)}")
-    return chosen
-
-
-def baseline_key(config: TrainConfig) -> tuple:
-    """What the baselines depend on: the task, its split (seed) and the image size; not the model."""
-    return (config.dataset, config.min_images, config.protocol, config.seed, config.image_size)
-
-
 def _speed_key(config: TrainConfig) -> tuple:
     return (config.backbone, config.image_size)
 
@@ -235,15 +72,6 @@ def seconds_per_pair(runs: list[Run]) -> tuple[dict[tuple, float], float | None]
     overall = [v for values in per_key.values() for v in values]
     rates = {key: sum(values) / len(values) for key, values in per_key.items()}
     return rates, (sum(overall) / len(overall) if overall else None)
-
-
-def format_duration(seconds: float) -> str:
-    minutes = seconds / 60
-    if minutes < 1:
-        return f"{seconds:.0f} s"
-    if minutes < 90:
-        return f"{minutes:.0f} min"
-    return f"{int(minutes // 60)} h {int(round(minutes % 60)):02d} min"
 
 
 def dry_run(selected: list[Run], runs: list[Run]) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.compare import _FIELD_TYPES, IGNORED_KEYS, TASK_KEYS, Run, format_duration
+from model.grid import FIELD_TYPES, IGNORED_KEYS, TASK_KEYS, Run, format_duration
 from model.config import COLLAPSE_SPREAD, LOSSES, MINERS, TrainConfig
 
 PICTURE_DIMS = (2, 64)
@@ -124,7 +124,7 @@ def group_by_task(results: list[Result]) -> dict[tuple, list[Result]]:
 def varying_keys(results: list[Result]) -> tuple[str, ...]:
     """Settings other than loss, miner and dim whose value differs between these runs."""
     skip = set(SHOWN_KEYS) | set(TASK_KEYS) | set(IGNORED_KEYS)
-    return tuple(key for key in _FIELD_TYPES
+    return tuple(key for key in FIELD_TYPES
                  if key not in skip and len({getattr(r.config, key) for r in results}) > 1)
 
 

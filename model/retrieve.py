@@ -120,7 +120,7 @@ def load_query(path: Path) -> "Image.Image":
     """The decoded query image (RGB); a missing or undecodable file is a ``UserError``."""
     from PIL import Image, UnidentifiedImageError
 
-    from model.cli import UserError
+    from model.commands import UserError
 
     path = Path(path)
     if not path.exists():
@@ -190,7 +190,7 @@ def _gallery_picture(path: Path, fallback: "np.ndarray", preprocess) -> "Image.I
 
 
 def main(args: argparse.Namespace) -> Retrieval:
-    from model.cli import UserError
+    from model.commands import UserError
 
     if args.k < 1:
         raise UserError(f"-k must be at least 1, got {args.k}")

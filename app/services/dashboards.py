@@ -28,7 +28,7 @@ from app.services.matching import MatchService
 from app.settings import AppSettings
 from index.manifest import Manifest
 from index.storage import MANIFEST, GalleryIndex, IndexDir
-from model.compare import Run
+from model.grid import Run
 from model.compare_report import COLUMNS, METRIC_NAMES, Result, group_by_task, run_label, task_label, varying_keys
 from model.run import RunDir
 from model.visualization.projection import project_2d
@@ -103,7 +103,8 @@ class AccuracyDashboard:
         run = RunDir(path)
         if not run.eval_json.is_file() or not run.exists():
             return None
-        return Result(Run(run.config(), run.path), json.loads(run.eval_json.read_text()), run.metrics())
+        grid_run = Run(run.config(), run.path)
+        return Result(grid_run, grid_run.result(), grid_run.metrics())
 
     def run_data(self, path: Path, extra: tuple[str, ...] = ()) -> dict[str, Any] | None:
         """One run's part of the dashboard (None without an eval.json), cached per modification times."""

@@ -66,7 +66,7 @@ def html_method(dim: int) -> str:
 
 
 def main(args: argparse.Namespace) -> Path:
-    from model.cli import UserError
+    from model.commands import UserError
 
     start = time.perf_counter()
     if args.max_points < 1:

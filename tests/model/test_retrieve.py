@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.cli import UserError
+from model.commands import UserError
 from model.data.tasks import dataset_cache
 from model.inference import embed_images
 from model.retrieve import CAPTION, PAD, SEPARATOR, TILE, add_retrieve_arguments, locate_in_gallery, main, sheet_size

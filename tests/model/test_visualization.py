@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.cli import UserError
+from model.commands import UserError
 from model.data.image_set import ImageSet
 from model.data.tasks import dataset_cache
 from model.inference import embed_images
