@@ -21,13 +21,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from app.dependencies import get_gallery_admin, get_match_service, get_rebuild_service, get_settings
-from app.services.gallery_admin import GalleryAdmin, GalleryUploadError, added_people, read_excluded
+from app.services.gallery_admin import GalleryAdmin, GalleryUploadError
 from app.services.matching import MatchService
 from app.services.rebuilds import RebuildRunningError, RebuildService
+from app.services.served_index import index_status, live_people
 from app.settings import AppSettings
-from index.manifest import Manifest
-from index.metadata import MetadataStore
-from index.storage import MANIFEST, METADATA, IndexDir
 from model.faces.decode import human_size
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -59,54 +57,13 @@ def admin_page(request: Request, settings: Annotated[AppSettings, Depends(get_se
     return TEMPLATES.TemplateResponse(request, "admin.html", {"enabled": enabled, "off_message": OFF})
 
 
-def _live_people(service: MatchService, index_dir: Path) -> list[tuple[str, int]]:
-    """The people of the served index (or of the live version on disk when none is loaded yet)."""
-    if service.ready:
-        return service.matcher.index.metadata.people()
-    folder = IndexDir(index_dir).current()
-    if folder is None:
-        return []
-    store = MetadataStore(folder / METADATA)
-    try:
-        return store.people()
-    finally:
-        store.close()
-
-
 @router.get("/status", summary="The served index, the gallery changes, and the rebuild in progress")
 def status(
     settings: Annotated[AppSettings, Depends(get_settings)],
     service: Annotated[MatchService, Depends(get_match_service)],
     rebuilds: Annotated[RebuildService, Depends(get_rebuild_service)],
 ) -> dict[str, Any]:
-    health = service.health()
-    folder = IndexDir(settings.index_dir).current()
-    manifest = None
-    if folder is not None:
-        try:
-            manifest = Manifest.read(folder / MANIFEST)
-        except (OSError, ValueError):
-            manifest = None
-    served = service.matcher.index.manifest if service.ready else None
-    shown = served or manifest
-    history = rebuilds.history(limit=1)
-    active = history[0] if history and history[0]["state"] in ("queued", "running") else None
-    return {
-        "status": health["status"],
-        "reason": health.get("reason"),
-        "index_dir": str(settings.index_dir),
-        "index": None if shown is None else {
-            "version": shown.version, "images": shown.count,
-            "people": health["index"]["people"] if served else None,
-            "model_run": shown.model_run, "model_hash": shown.model_hash, "factory": shown.factory,
-            "built_at": shown.built_at, "build_seconds": shown.build_seconds, "stats": shown.stats,
-            "galleries": shown.galleries, "dim": shown.dim,
-        },
-        "live_version_on_disk": manifest.version if manifest else None,
-        "added_people": added_people(settings.gallery_added_dir),
-        "excluded_people": read_excluded(settings.index_dir),
-        "rebuild": active,
-    }
+    return index_status(settings, service, rebuilds.active())
 
 
 @router.post("/rebuild", status_code=202, summary="Start a rebuild of the index (incremental unless full=true)")
@@ -185,7 +142,7 @@ def remove_from_gallery(
     rebuilds: Annotated[RebuildService, Depends(get_rebuild_service)],
 ) -> dict[str, Any]:
     try:
-        how = gallery.remove(person, [p for p, _ in _live_people(service, settings.index_dir)])
+        how = gallery.remove(person, [p for p, _ in live_people(service, settings.index_dir)])
     except KeyError as error:
         raise HTTPException(404, f"no person {person!r} in the gallery (names are LFW-style, e.g. George_W_Bush)") from error
     job = rebuilds.request(f"removed {person}")
@@ -196,4 +153,4 @@ def remove_from_gallery(
 def people(
     settings: Annotated[AppSettings, Depends(get_settings)], service: Annotated[MatchService, Depends(get_match_service)]
 ) -> dict[str, Any]:
-    return {"people": [[name, count] for name, count in _live_people(service, settings.index_dir)]}
+    return {"people": [[name, count] for name, count in live_people(service, settings.index_dir)]}

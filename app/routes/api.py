@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 
 from app.dependencies import get_match_service, get_settings
 from app.services.matching import MatchService
+from app.services.served_index import GalleryImageNotFoundError, gallery_image_file
 from app.settings import AppSettings
 from index.matcher import MatchTimeoutError
 from model.faces.decode import human_size
@@ -93,19 +94,10 @@ async def match(
 @router.get("/gallery/{image_id}/image", summary="A gallery image, by the image_id a match gives",
             response_class=FileResponse, responses={404: {"description": "no gallery image has this id"}})
 def gallery_image(image_id: str, service: Annotated[MatchService, Depends(get_match_service)]) -> FileResponse:
-    # Only an id the index knows names a file, so no path from the request ever reaches the disk.
-    record = None
-    index = service.matcher.index
-    if image_id.isascii() and image_id.isdigit() and len(image_id) < 19:
-        record = index.metadata.get([int(image_id)]).get(int(image_id))
-    if record is None:
-        raise HTTPException(404, f"no gallery image has id {image_id[:40]!r}: use an image_id from a /match answer")
     try:
-        path = index.image_file(record.path)
-    except ValueError as error:
-        raise HTTPException(404, f"gallery image {image_id} is not in the gallery folder") from error
-    if not path.is_file():
-        raise HTTPException(404, f"gallery image {image_id} ({record.path}) is no longer on disk: rebuild the index")
+        path = gallery_image_file(service, image_id)
+    except GalleryImageNotFoundError as error:
+        raise HTTPException(404, str(error)) from error
     return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from app.services.matching import MatchService
+from app.services.served_index import live_manifest
 from app.settings import AppSettings
-from index.manifest import Manifest
-from index.storage import MANIFEST, GalleryIndex, IndexDir
+from index.storage import GalleryIndex, IndexDir
 from model.grid import Run
 from model.compare_report import COLUMNS, METRIC_NAMES, Result, group_by_task, run_label, task_label, varying_keys
 from model.run import RunDir
@@ -64,16 +64,6 @@ def thin(fpr: list[float], tpr: list[float], limit: int = ROC_POINTS) -> tuple[l
         return [float(v) for v in fpr[:n]], [float(v) for v in tpr[:n]]
     keep = np.unique(np.linspace(0, n - 1, limit).round().astype(int))
     return [round(float(fpr[i]), 5) for i in keep], [round(float(tpr[i]), 5) for i in keep]
-
-
-def live_manifest(index_dir: Path) -> Manifest | None:
-    folder = IndexDir(index_dir).current()
-    if folder is None:
-        return None
-    try:
-        return Manifest.read(folder / MANIFEST)
-    except (OSError, ValueError):
-        return None
 
 
 class AccuracyDashboard:

@@ -28,10 +28,10 @@ from PIL import Image
 
 from app.services.gallery_admin import ADDED_PREFIX, added_people, read_excluded
 from app.services.matching import MatchService
+from app.services.served_index import live_manifest
 from app.settings import AppSettings
 from index.build import GallerySource, build_index
 from index.manifest import Manifest
-from index.storage import MANIFEST, IndexDir
 from model.data.lfw import image_dir
 
 log = logging.getLogger("doppelganger")
@@ -192,13 +192,12 @@ class RebuildService:
     # ------------------------------------------------------------------------------------------- planning
 
     def live_manifest(self) -> Manifest | None:
-        folder = IndexDir(self.index_dir).current()
-        if folder is None:
-            return None
-        try:
-            return Manifest.read(folder / MANIFEST)
-        except (OSError, ValueError):
-            return None
+        return live_manifest(self.index_dir)
+
+    def active(self) -> dict[str, Any] | None:
+        """The rebuild queued or running now (the newest job, as ``job`` gives it), or None when idle."""
+        history = self.history(limit=1)
+        return history[0] if history and history[0]["state"] in ("queued", "running") else None
 
     def plan(self) -> dict[str, Any]:
         """What the next rebuild will use: model run, galleries, excluded people."""

@@ -100,6 +100,14 @@ def test_the_accuracy_data(dash: TestClient) -> None:
     assert {c["key"] for c in data["columns"]} >= {"knn1_acc", "map_at_r", "lfw_view2_acc"}
 
 
+def test_the_curves_keep_the_last_line_of_an_epoch_trained_twice(dash: TestClient, world) -> None:
+    served, _ = world
+    lines = [{"epoch": 1, "loss": 0.9}, {"epoch": 2, "loss": 0.8}, {"epoch": 2, "loss": 0.45}, {"epoch": 3, "loss": 0.3}]
+    (served / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))  # a resumed run
+    curves = dash.get("/dashboard/accuracy/data").json()["served"]["curves"]
+    assert [(m["epoch"], m["loss"]) for m in curves] == [(1, 0.9), (2, 0.45), (3, 0.3)]
+
+
 def test_the_accuracy_data_is_cached_until_a_file_changes(dash: TestClient, world) -> None:
     served, _ = world
     dash.get("/dashboard/accuracy/data")
