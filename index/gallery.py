@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+
+from model.inference import file_sha256
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 GALLERY_KINDS = ("auto", "aligned", "photos")
@@ -34,7 +35,7 @@ class GalleryImage:
 
 def content_hash(path: Path) -> str:
     """SHA-256 of the file's bytes: an image whose bytes did not change keeps its embedding across rebuilds."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 def list_images(root: Path) -> list[tuple[str, str]]:

@@ -14,7 +14,6 @@ kept; older ones and abandoned staging folders are removed by the next publish.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from index.manifest import Manifest
+from model.inference import file_sha256
 from index.metadata import ImageRecord, MetadataStore
 from index.vector_index import build_vector_index, load_vector_index, save_vector_index, search
 
@@ -52,14 +52,6 @@ class ModelMismatchError(ValueError):
 
 class IndexCorruptError(ValueError):
     """A file of the live version is damaged (truncated, overwritten, unreadable); the message says how to rebuild."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _rebuild_hint(folder: Path) -> str:
@@ -133,7 +125,7 @@ class IndexDir:
             vectors = build_vector_index(embeddings, ids, manifest.factory)
             save_vector_index(vectors, staging / VECTORS)
             MetadataStore.write(staging / METADATA, records, embeddings)
-            manifest.checksums = {file: sha256_file(staging / file) for file in (VECTORS, METADATA)}
+            manifest.checksums = {file: file_sha256(staging / file) for file in (VECTORS, METADATA)}
             manifest.version = name
             manifest.built_at = stamp.isoformat(timespec="seconds")
             manifest.count = len(records)
@@ -185,7 +177,7 @@ def verify_version(folder: Path) -> Manifest:
         if not (folder / file).is_file():
             raise IndexCorruptError(f"the index version {folder} has lost its {file}: {_rebuild_hint(folder)}")
         expected = manifest.checksums.get(file)
-        if expected is not None and sha256_file(folder / file) != expected:
+        if expected is not None and file_sha256(folder / file) != expected:
             size = (folder / file).stat().st_size
             raise IndexCorruptError(
                 f"the index version {folder} is damaged: {file} ({size} bytes) is not the file that was published "

@@ -1,9 +1,7 @@
-"""Metric-learning losses, one per module."""
+"""Metric-learning losses, one per module (their names, ``LOSSES``, are ``model.config``'s)."""
 
 from model.losses.contrastive_loss import ContrastiveLoss
 from model.losses.cosface_loss import CosFaceLoss
 from model.losses.triplet_margin_loss import TripletMarginLoss
 
-LOSSES = ("contrastive", "triplet", "cosface")
-
-__all__ = ["LOSSES", "ContrastiveLoss", "CosFaceLoss", "TripletMarginLoss"]
+__all__ = ["ContrastiveLoss", "CosFaceLoss", "TripletMarginLoss"]

@@ -14,17 +14,20 @@ from model.miners.semi_hard_miner import SemiHardMiner
 
 _BY_NAME = {
     "random": RandomTripletMiner,
-    "batch_all": BatchAllMiner,
-    "batch_hard": BatchHardMiner,
-    "semi_hard": SemiHardMiner,
-    "multi_similarity": MultiSimilarityMiner,
+    "batch-all": BatchAllMiner,
+    "batch-hard": BatchHardMiner,
+    "semi-hard": SemiHardMiner,
+    "multi-similarity": MultiSimilarityMiner,
 }
+"""Spelled as ``--miner`` and ``model.config.MINERS`` spell them."""
 
 MINERS = tuple(_BY_NAME)
 
 
 def build_miner(name: str, **kwargs):
     """The miner called ``name`` (one of ``MINERS``), built with ``kwargs``."""
+    # model/train.py still translates --miner to underscores before calling; read its names until it stops.
+    name = name.replace("_", "-")
     if name not in _BY_NAME:
         raise ValueError(f"unknown miner {name!r}; choose one of {', '.join(MINERS)}")
     return _BY_NAME[name](**kwargs)

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from pytorch_metric_learning.losses import ContrastiveLoss as PMLContrastiveLoss
 from pytorch_metric_learning.reducers import MeanReducer
 
-from model.losses import LOSSES, ContrastiveLoss
+from model.config import LOSSES
+from model.losses import ContrastiveLoss
 from model.losses.contrastive_loss import pair_distance
 
 # Four pairs of 2-D points; every left point is the origin.

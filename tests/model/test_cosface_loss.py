@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from pytorch_metric_learning.losses import CosFaceLoss as PMLCosFaceLoss
 from pytorch_metric_learning.reducers import MeanReducer
 
-from model.losses import LOSSES, CosFaceLoss
+from model.config import LOSSES
+from model.losses import CosFaceLoss
 
 # Two classes in 2-D: class 0's weight along x, class 1's along y.
 WEIGHT = torch.tensor([[1.0, 0.0], [0.0, 1.0]])

@@ -12,6 +12,7 @@ from pytorch_metric_learning.miners import BatchHardMiner as PMLBatchHardMiner
 from pytorch_metric_learning.miners import MultiSimilarityMiner as PMLMultiSimilarityMiner
 from pytorch_metric_learning.miners import TripletMarginMiner as PMLTripletMarginMiner
 
+from model import config
 from model.miners import (
     MINERS,
     BatchAllMiner,
@@ -244,8 +245,9 @@ def test_one_class_gives_no_triplets_for_every_miner() -> None:
 
 
 def test_registry() -> None:
-    assert MINERS == ("random", "batch_all", "batch_hard", "semi_hard", "multi_similarity")
-    assert isinstance(build_miner("semi_hard", margin=0.3), SemiHardMiner)
-    assert build_miner("batch_all", margin=0.4, only_active=False).margin == 0.4
+    assert MINERS == ("random", "batch-all", "batch-hard", "semi-hard", "multi-similarity")
+    assert MINERS == config.MINERS  # one spelling: the registry's names are --miner's choices
+    assert isinstance(build_miner("semi-hard", margin=0.3), SemiHardMiner)
+    assert build_miner("batch-all", margin=0.4, only_active=False).margin == 0.4
     with pytest.raises(ValueError):
         build_miner("nope")

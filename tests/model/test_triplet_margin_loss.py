@@ -12,7 +12,8 @@ from pytorch_metric_learning.distances import LpDistance
 from pytorch_metric_learning.losses import TripletMarginLoss as PMLTripletMarginLoss
 from pytorch_metric_learning.reducers import AvgNonZeroReducer, MeanReducer
 
-from model.losses import LOSSES, TripletMarginLoss
+from model.config import LOSSES
+from model.losses import TripletMarginLoss
 from model.miners import BatchAllMiner, BatchHardMiner
 
 # Five 2-D points:  e0 = (0, 0) [class 0]   e1 = (1, 0) [0]   e2 = (0, 0.5) [1]   e3 = (3, 4) [1]   e4 = (0, 2) [1]
