@@ -1,8 +1,8 @@
 """The FastAPI application factory: ``create_app()`` wires settings, services, routes, pages and error handlers.
 
 The model and the index load once, at start-up, and are shared by every request (``app.services``). Pages and
-assets are served from this package (``templates/``, ``static/``): nothing comes from a CDN, so the app works
-offline.
+assets are served from this server (``templates/``, ``static/``; Swagger UI and ReDoc from the
+``fastapi-offline`` package): nothing comes from a CDN, so the app and its API docs work offline.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from app.errors import install_error_handlers
 from app.uploads import UploadLimit, keep_in_memory
@@ -25,6 +26,7 @@ from app.settings import AppSettings, get_app_settings
 PACKAGE = Path(__file__).parent
 STATIC = PACKAGE / "static"
 TEMPLATES = PACKAGE / "templates"
+DOCS_ASSETS = "/static-docs"
 
 
 def create_app(settings: AppSettings | None = None, match_service: MatchService | None = None, load: bool = True) -> FastAPI:
@@ -44,7 +46,10 @@ def create_app(settings: AppSettings | None = None, match_service: MatchService 
                 logging.getLogger("doppelganger").warning("serving without an index: %s", service.health()["reason"])
         yield
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the fastapi-offline package, served here under
+    # DOCS_ASSETS: no CDN, so the API docs render without internet too.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="Doppelganger",
         description="Upload a photo, find the people of Labeled Faces in the Wild who look most like you.",
         version="0.1.0",

@@ -2,7 +2,8 @@
 ``/match``, a time limit on each match, and CORS only for the origins a deployment names.
 
 - Headers: a Content-Security-Policy that lets a page load only this server's scripts, styles and images (and
-  the webcam's stream), and never be framed; ``nosniff``; no referrer; the camera for this origin only.
+  the webcam's stream), and never be framed (the API docs, ``/docs`` and ``/redoc``, also run inline scripts and
+  styles, still from this server only); ``nosniff``; no referrer; the camera for this origin only.
 - Rate limit: a token bucket per client address, ``match_rate_per_minute`` tokens a minute up to a burst of
   ``match_burst``; an empty bucket is a 429 with ``Retry-After``, answered before the upload is read. ``0``
   switches it off (a load test, say). Behind a reverse proxy the address is the proxy's unless uvicorn trusts
@@ -40,7 +41,21 @@ SECURITY_HEADERS = (
     (b"permissions-policy", b"camera=(self), microphone=(), geolocation=()"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
-# The interactive API docs (/docs, /redoc) load FastAPI's Swagger UI with an inline script: they get no CSP.
+DOCS_CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-inline'",  # FastAPI's /docs and /redoc pages start their viewer in an inline script
+    "style-src 'self' 'unsafe-inline'",  # Swagger UI and ReDoc style their elements inline
+    "img-src 'self' data:",
+    "worker-src 'self' blob:",  # ReDoc searches in a web worker
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+"""The API docs' policy: still nothing from another origin (their assets come from this server), but inline
+scripts and styles, which FastAPI's docs pages need."""
+DOCS_CSP = DOCS_CONTENT_SECURITY_POLICY.encode()
 DOCS_PATHS = ("/docs", "/redoc")
 
 
@@ -59,7 +74,8 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present and not (docs and n == b"content-security-policy")]
+                extra = [(n, DOCS_CSP if docs and n == b"content-security-policy" else v)
+                         for n, v in SECURITY_HEADERS if n not in present]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import time
 from pathlib import Path
 
@@ -101,10 +102,17 @@ def test_security_headers_on_pages_and_api(client: TestClient, path: str) -> Non
     assert headers["referrer-policy"] == "no-referrer" and "camera=(self)" in headers["permissions-policy"]
 
 
-def test_the_api_docs_keep_their_inline_script(client: TestClient) -> None:
-    response = client.get("/docs")
-    assert response.status_code == 200 and "content-security-policy" not in response.headers
-    assert response.headers["x-content-type-options"] == "nosniff"
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_the_api_docs_load_their_assets_from_this_server_only(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200 and response.headers["x-content-type-options"] == "nosniff"
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self' 'unsafe-inline'" in csp and "frame-ancestors 'none'" in csp
+    assert "http" not in csp  # no other origin, no CDN
+    sources = re.findall(r'(?:src|href)=["\']([^"\']+)', response.text)
+    assert sources and all(url.startswith("/") for url in sources), sources
+    for url in sources:
+        assert client.get(url).status_code == 200, url
 
 
 def test_cors_is_closed_by_default(client: TestClient) -> None:
