@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import numpy as np
 import pytest
 from PIL import Image
@@ -47,9 +47,9 @@ def _start(index_dir: Path, data_dir: Path, run: Path, tmp: Path) -> tuple[subpr
     while time.monotonic() < deadline:
         assert server.poll() is None, "the server exited at start-up"
         try:
-            if httpx.get(f"{url}/health", timeout=2).json().get("status") == "ok":
+            if httpx2.get(f"{url}/health", timeout=2).json().get("status") == "ok":
                 return server, url
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             pass
         time.sleep(0.2)
     server.kill()
@@ -80,12 +80,12 @@ def test_kill_9_mid_rebuild_then_restart_serves_the_previous_index(big_world, tm
     server, url = _start(index_dir, data_dir, run, tmp_path)
     try:
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        job = httpx.post(f"{url}/admin/rebuild", params={"full": "true"}, headers=auth, timeout=10)
+        job = httpx2.post(f"{url}/admin/rebuild", params={"full": "true"}, headers=auth, timeout=10)
         assert job.status_code == 202, job.text
         job_id = job.json()["job"]
         deadline = time.monotonic() + 120
         while True:  # wait until the rebuild is embedding, then kill the server without warning
-            state = httpx.get(f"{url}/admin/jobs/{job_id}", headers=auth, timeout=10).json()
+            state = httpx2.get(f"{url}/admin/jobs/{job_id}", headers=auth, timeout=10).json()
             if state["state"] == "running" and 0 < state.get("done", 0) < state.get("total", 0):
                 break
             assert state["state"] in ("queued", "running") and time.monotonic() < deadline, state
@@ -104,20 +104,20 @@ def test_kill_9_mid_rebuild_then_restart_serves_the_previous_index(big_world, tm
 
     server, url = _start(index_dir, data_dir, run, tmp_path)
     try:
-        health = httpx.get(f"{url}/health", timeout=10).json()
+        health = httpx2.get(f"{url}/health", timeout=10).json()
         assert health["index"]["version"] == before and health["index"]["images"] > 1000
         # The history says the killed rebuild never finished, and a new one goes through and cleans up.
-        killed = httpx.get(f"{url}/admin/jobs/{job_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
+        killed = httpx2.get(f"{url}/admin/jobs/{job_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
         assert killed["state"] == "failed" and "interrupted" in killed["message"]
-        job = httpx.post(f"{url}/admin/rebuild", params={"full": "true"}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        job = httpx2.post(f"{url}/admin/rebuild", params={"full": "true"}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
         assert job.status_code == 202, job.text
         job_id = job.json()["job"]
         deadline = time.monotonic() + 300
-        while (state := httpx.get(f"{url}/admin/jobs/{job_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json())["state"] in ("queued", "running"):
+        while (state := httpx2.get(f"{url}/admin/jobs/{job_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json())["state"] in ("queued", "running"):
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert state["state"] == "succeeded", state
-        health = httpx.get(f"{url}/health", timeout=10).json()
+        health = httpx2.get(f"{url}/health", timeout=10).json()
         assert health["status"] == "ok" and health["index"]["version"] not in (before, None)
     finally:
         server.send_signal(signal.SIGTERM)

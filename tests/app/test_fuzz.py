@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -70,5 +70,5 @@ def test_no_generated_request_gets_a_server_error(api_schema, live_url: str) -> 
 
 
 def test_the_server_is_healthy_after_the_fuzzing(live_url: str) -> None:
-    response = httpx.get(f"{live_url}/health", timeout=10)
+    response = httpx2.get(f"{live_url}/health", timeout=10)
     assert response.status_code == 200 and response.json()["status"] == "ok"
