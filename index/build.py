@@ -34,11 +34,18 @@ from index.vector_index import DEFAULT_FACTORY
 from model.data.lfw import image_dir, read_pairs
 from model.inference import Embedder, file_sha256
 from model.run import RunDir
-from model.transforms import Preprocess, preprocess_for
+from model.data.cache import ImageCache, one_thread
+from model.faces.crop import AlignedCrop, FrameCrop, crop_for
+from model.faces.detector import Face
+from model.transforms import Preprocess
 
 log = logging.getLogger("doppelganger")
 
 BATCH = 256
+Crop = Preprocess | FrameCrop | AlignedCrop
+"""What turns a face frame into the model's input (``model.faces.crop``)."""
+Locate = Callable[[bytes], tuple[Image.Image, Face]]
+"""Decodes a photo and finds the face to index in it."""
 
 
 @dataclass
@@ -62,52 +69,76 @@ class BuildReport:
         return self.embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
 
 
-def _decode_aligned(root: str, paths: list[str], preprocess: Preprocess) -> tuple[np.ndarray, dict[str, str]]:
-    out = np.empty((len(paths), preprocess.size, preprocess.size, 3), dtype=np.uint8)
+def _decode_aligned(root: str, paths: list[str], crop: Crop) -> tuple[np.ndarray, dict[str, str]]:
+    out = np.empty((len(paths), crop.size, crop.size, 3), dtype=np.uint8)
     failed: dict[str, str] = {}
     for i, path in enumerate(paths):
         try:
             with Image.open(os.path.join(root, path)) as image:
-                out[i] = preprocess(image)
+                out[i] = crop(image)
         except (OSError, ValueError) as error:
             failed[path] = f"cannot decode: {error}"
     return out, failed
 
 
-def aligned_batches(root: Path, paths: list[str], preprocess: Preprocess, workers: int) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
-    """Model inputs of LFW-style frames, ``BATCH`` at a time, decoded by ``workers`` processes ahead of use."""
+def aligned_batches(root: Path, paths: list[str], crop: Crop, workers: int) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
+    """Model inputs of LFW-style face frames, ``BATCH`` at a time, cropped by ``workers`` processes ahead of use.
+
+    When ``root`` is LFW's own image folder and the decoded-image cache (``model.data.cache``) already holds these
+    images with this crop (``doppelganger evaluate`` and training build it), they come from there."""
+    cached = _cached_lfw(root, paths, crop)
     chunks = [paths[i : i + BATCH] for i in range(0, len(paths), BATCH)]
+    if cached is not None:
+        for chunk in chunks:
+            yield chunk, cached.take(chunk), {}
+        return
     if workers <= 1 or len(chunks) <= 1:
         for chunk in chunks:
-            yield (chunk, *_decode_aligned(str(root), chunk, preprocess))
+            yield (chunk, *_decode_aligned(str(root), chunk, crop))
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for chunk, (images, failed) in zip(chunks, pool.map(_decode_aligned, [str(root)] * len(chunks), chunks, [preprocess] * len(chunks))):
+    with ProcessPoolExecutor(max_workers=workers, initializer=one_thread) as pool:
+        for chunk, (images, failed) in zip(chunks, pool.map(_decode_aligned, [str(root)] * len(chunks), chunks, [crop] * len(chunks))):
             yield chunk, images, failed
 
 
-def photo_batches(root: Path, paths: list[str], preprocess: Preprocess, crop: Callable[[bytes], Image.Image]) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
-    """Model inputs of whole photos: ``crop`` finds the largest face and returns its LFW-style frame."""
+def _cached_lfw(root: Path, paths: list[str], crop: Crop) -> ImageCache | None:
+    from model.settings import get_settings
+
+    settings = get_settings()
+    try:
+        if Path(root).resolve() != image_dir(settings.lfw_dir).resolve():
+            return None
+    except FileNotFoundError:
+        return None
+    return ImageCache.load_if_complete(settings.cache_dir, "lfw", paths, crop)
+
+
+def photo_batches(root: Path, paths: list[str], crop: Crop, locate: Locate) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
+    """Model inputs of whole photos: ``locate`` decodes each and finds its largest face, ``crop`` aligns it."""
     for start in range(0, len(paths), BATCH):
         chunk = paths[start : start + BATCH]
-        out = np.empty((len(chunk), preprocess.size, preprocess.size, 3), dtype=np.uint8)
+        out = np.empty((len(chunk), crop.size, crop.size, 3), dtype=np.uint8)
         failed: dict[str, str] = {}
         for i, path in enumerate(chunk):
             try:
-                out[i] = preprocess(crop((root / path).read_bytes()))
+                out[i] = crop.from_face(*locate((root / path).read_bytes()))
             except (OSError, ValueError) as error:
                 failed[path] = str(error)
         yield chunk, out, failed
 
 
-def photo_cropper() -> Callable[[bytes], Image.Image]:
-    """Decode a photo and return its largest face in LFW's frame (``NoFaceError`` when there is none)."""
+def photo_locator() -> Locate:
+    """Decode a photo and find its largest face (``NoFaceError`` when there is none)."""
     from model.faces.decode import load_image
-    from model.faces.detector import FaceDetector
-    from model.faces.frame import lfw_frame
+    from model.faces.detector import FaceDetector, select_face
 
     detector = FaceDetector()
-    return lambda data: lfw_frame(load_image(data), detector)
+
+    def locate(data: bytes) -> tuple[Image.Image, Face]:
+        image = load_image(data)
+        return image, select_face(detector.detect(image))
+
+    return locate
 
 
 def trained_people(run: RunDir) -> set[str]:
@@ -151,12 +182,12 @@ def lfw_calibration(run: RunDir, embedder: Embedder, lfw_dir: Path, workers: int
             f"{pairs_file} is missing: the similarity calibration needs LFW's pairs; get LFW with "
             f"`doppelganger data download lfw`"
         )
-    preprocess = preprocess_for("lfw", embedder.image_size)
+    crop = crop_for("lfw", embedder.image_size, run.config().backbone)
     root = image_dir(lfw_dir)
 
     def embed_paths(paths: list[str]) -> np.ndarray:
         parts = []
-        for _, images, failed in aligned_batches(root, paths, preprocess, workers):
+        for _, images, failed in aligned_batches(root, paths, crop, workers):
             if failed:
                 raise ValueError(f"cannot read LFW images for the calibration: {failed}")
             parts.append(embedder.embed(images))
@@ -214,14 +245,15 @@ def build_index(
     full: bool = False,
     workers: int = 0,
     embedder: Embedder | None = None,
-    crop: Callable[[bytes], Image.Image] | None = None,
+    locate: Locate | None = None,
     progress: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
     """Build (or rebuild) the index of ``galleries`` in ``index_dir`` with the run's best model.
 
     Incremental unless ``full``; ``exclude_people`` are left out (people removed from a read-only gallery).
-    ``on_progress(done, total)`` is called as images are embedded.
+    ``on_progress(done, total)`` is called as images are embedded. ``locate`` finds the face of a whole photo
+    (default: the largest face MTCNN finds).
     """
     started = time.perf_counter()
     if isinstance(galleries, (str, Path)):
@@ -280,7 +312,7 @@ def build_index(
     kept_count = len(records)
     total = sum(len(todo) for _, _, todo in pending)
 
-    preprocess = preprocess_for("lfw", embedder.image_size)
+    crop = crop_for("lfw", embedder.image_size, config.backbone)
     skipped: dict[str, str] = {}
     done = 0
     embed_started = time.perf_counter()
@@ -289,10 +321,10 @@ def build_index(
             by_path = {image.path[len(gallery.prefix):]: image for image in todo}
             paths = list(by_path)
             if kind == "aligned":
-                batches = aligned_batches(Path(gallery.root), paths, preprocess, workers)
+                batches = aligned_batches(Path(gallery.root), paths, crop, workers)
             else:
-                crop = crop or photo_cropper()
-                batches = photo_batches(Path(gallery.root), paths, preprocess, crop)
+                locate = locate or photo_locator()
+                batches = photo_batches(Path(gallery.root), paths, crop, locate)
             for chunk, inputs, failed in batches:
                 good = [i for i, path in enumerate(chunk) if path not in failed]
                 skipped.update({gallery.prefix + path: reason for path, reason in failed.items()})

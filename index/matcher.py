@@ -24,12 +24,11 @@ import numpy as np
 
 from index.calibration import Calibration
 from index.storage import GalleryIndex
-from model.faces.alignment import Template, align_face, lfw_template
+from model.faces.crop import AlignedCrop, FrameCrop, crop_for
 from model.faces.decode import MAX_BYTES, MAX_PIXELS, load_image
 from model.faces.detector import Face, FaceDetector, NoFaceError, select_face
 from model.inference import Embedder, file_sha256
 from model.run import RunDir
-from model.transforms import preprocess_for
 
 
 class MatchTimeoutError(RuntimeError):
@@ -43,9 +42,11 @@ class Matcher:
     """Searches one loaded index with the model that built it."""
 
     def __init__(
-        self, index: GalleryIndex, embedder: Embedder, detector: FaceDetector, template: Template | None = None,
+        self, index: GalleryIndex, embedder: Embedder, detector: FaceDetector, crop: FrameCrop | AlignedCrop | None = None,
         max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
     ) -> None:
+        """``crop`` makes the model's input from a detected face (``model.faces.crop``; by default the LFW-frame
+        crop of the networks trained from ImageNet weights)."""
         if embedder.dim != index.manifest.dim or embedder.image_size != index.manifest.image_size:
             raise ValueError(
                 f"the embedder (dimension {embedder.dim}, {embedder.image_size}px) does not fit the index "
@@ -54,14 +55,13 @@ class Matcher:
         self.index = index
         self.embedder = embedder
         self.detector = detector
-        self.template = template or lfw_template()
         # A match searches one to a few queries, which FAISS answers on one thread in well under a millisecond; its
         # OpenMP team would instead wake beside PyTorch's (MTCNN's) and cost 5 to 20 ms of contention
         # (docs/performance.md). The setting is per process: builds in the same process add and search single-
         # threaded too, which at gallery sizes the app serves takes a fraction of a second.
         faiss.omp_set_num_threads(1)
         self.calibration = Calibration.from_dict(index.manifest.calibration)
-        self.preprocess = preprocess_for("lfw", embedder.image_size)
+        self.crop = crop or crop_for("lfw", embedder.image_size)
         self.max_bytes, self.max_pixels = max_bytes, max_pixels
 
     @classmethod
@@ -79,7 +79,8 @@ class Matcher:
             if not checkpoint.exists():
                 raise FileNotFoundError(f"{checkpoint} does not exist: the index needs the model that built it")
             index.require_model(file_sha256(checkpoint))
-            return cls(index, Embedder.from_run(run.path, threads=threads), detector or FaceDetector(), **limits)
+            crop = crop_for("lfw", run.config().image_size, run.config().backbone)
+            return cls(index, Embedder.from_run(run.path, threads=threads), detector or FaceDetector(), crop, **limits)
         except BaseException:
             index.close()
             raise
@@ -89,10 +90,10 @@ class Matcher:
         whole gallery: how far a person is from being found first. Empty when the gallery does not hold them."""
         image = load_image(photo, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
         if aligned:
-            frame = image.resize((self.template.size, self.template.size))
+            pixels = self.crop(image, detect=False)
         else:
-            frame = align_face(image, select_face(self.detector.detect(image), face), self.template)
-        embedding = self.embedder.embed(self.preprocess(frame)[None])
+            pixels = self.crop.from_face(image, select_face(self.detector.detect(image), face))
+        embedding = self.embedder.embed(pixels[None])
         ranked = self.index.search(embedding, len(self.index))[0]
         return [rank for rank, m in enumerate(ranked, 1) if m.person == person]
 
@@ -134,10 +135,9 @@ class Matcher:
             raise ValueError(f"face {query} does not exist: the photo has {len(faces)} face(s), numbered 0 to {len(faces) - 1} by size")
         lap("detect")
         if aligned:
-            frames = [image.resize((self.template.size, self.template.size))]
+            inputs = self.crop(image, detect=False)[None]
         else:
-            frames = [align_face(image, f, self.template) for f in faces]
-        inputs = np.stack([self.preprocess(frame) for frame in frames])
+            inputs = np.stack([self.crop.from_face(image, f) for f in faces])
         lap("crop")
         embeddings = self.embedder.embed(inputs)
         lap("embed")

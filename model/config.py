@@ -12,7 +12,9 @@ from typing import Any
 
 DATASETS = ("lfw", "tt100k")
 LFW_PROTOCOLS = ("closed", "devtrain")
-BACKBONES = ("small_cnn", "mobilenet_v2", "vgg16")
+BACKBONES = ("small_cnn", "mobilenet_v2", "vgg16", "face_reid_0095")
+HEADS = ("linear", "none")
+"""What follows the backbone: a linear projection to ``dim``, or nothing (the backbone's own features)."""
 LOSSES = ("contrastive", "triplet", "cosface")
 MINERS = ("random", "batch-all", "batch-hard", "semi-hard", "multi-similarity")
 """Triplet miners (``--loss triplet`` only)."""
@@ -41,6 +43,8 @@ class TrainConfig:
     scale: float = 32.0
     backbone: str = "mobilenet_v2"
     pretrained: bool = True
+    head: str = "linear"
+    freeze_backbone: bool = False
     dim: int = 64
     image_size: int = 64
     epochs: int = 12
@@ -54,7 +58,7 @@ class TrainConfig:
     amp: bool = True
 
     def __post_init__(self) -> None:
-        for name, allowed in (("device", DEVICES), ("dataset", DATASETS), ("protocol", LFW_PROTOCOLS), ("backbone", BACKBONES),
+        for name, allowed in (("device", DEVICES), ("dataset", DATASETS), ("protocol", LFW_PROTOCOLS), ("backbone", BACKBONES), ("head", HEADS),
                               ("loss", LOSSES), ("miner", MINERS), ("pairs", PAIRS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
@@ -86,7 +90,8 @@ class TrainConfig:
         if self.loss == "triplet":
             loss = f"triplet-{self.miner}{'-soft' if self.soft_margin else ''}"
             loss += f"-warm{self.miner_warmup}" if self.miner_warmup else ""
-        return f"{self.dataset}{subset}-{loss}-{self.backbone}-d{self.dim}-s{self.seed}"
+        body = self.backbone + ("-frozen" if self.freeze_backbone else "") + ("-nohead" if self.head == "none" else "")
+        return f"{self.dataset}{subset}-{loss}-{body}-d{self.dim}-s{self.seed}"
 
 
 _FLAGS = {
@@ -101,6 +106,7 @@ _FLAGS = {
     "k": ("images per class in a P x K batch (P = 2 x batch size / K)", {"type": int}),
     "scale": ("cosface only: the scale s of the cosine logits", {"type": float}),
     "backbone": ("network body; mobilenet_v2 starts from ImageNet weights, the others from scratch", {"choices": BACKBONES}),
+    "head": ("after the backbone: 'linear' projects its features to --dim; 'none' keeps them (--dim must then be the backbone's width, 256 for face_reid_0095)", {"choices": HEADS}),
     "dim": ("embedding dimension (2, 16, 32, 64, 128, ...)", {"type": int}),
     "image_size": ("model input size in pixels (images are resized to it once and cached)", {"type": int}),
     "epochs": ("training epochs", {"type": int}),
@@ -124,6 +130,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument("--no-pretrained", dest="pretrained", action="store_false", default=argparse.SUPPRESS,
                         help="start mobilenet_v2 from random weights instead of ImageNet")
+    parser.add_argument("--freeze-backbone", dest="freeze_backbone", action="store_true", default=argparse.SUPPRESS,
+                        help="train the head only, the backbone's weights fixed (a pretrained face backbone's features, re-projected)")
     parser.add_argument("--no-amp", dest="amp", action="store_false", default=argparse.SUPPRESS,
                         help="on a GPU, train in float32 instead of mixed precision (bfloat16 where the GPU has it, else float16 with loss scaling); the CPU always trains in float32")
     parser.add_argument("--soft-margin", dest="soft_margin", action="store_true", default=argparse.SUPPRESS,
@@ -132,5 +140,5 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
 
 
-TRAIN_FLAGS = tuple(_FLAGS) + ("pretrained", "soft_margin", "amp")
+TRAIN_FLAGS = tuple(_FLAGS) + ("pretrained", "soft_margin", "amp", "freeze_backbone")
 """The ``TrainConfig`` fields that flags can set."""

@@ -213,6 +213,7 @@ def main(args: argparse.Namespace) -> Retrieval:
     from model.evaluation.neighbors import nearest_neighbors
     from model.inference import embed_images
     from model.settings import get_settings
+    from model.faces.crop import crop_for
     from model.transforms import preprocess_for
 
     config = run.config()
@@ -222,13 +223,13 @@ def main(args: argparse.Namespace) -> Retrieval:
             f"note: LFW images are {LFW_FRAME[0]}x{LFW_FRAME[1]} with the face centred; this one is "
             f"{query_image.size[0]}x{query_image.size[1]}, so the face crop may miss the face"
         )
-    preprocess = preprocess_for(config.dataset, config.image_size)
+    preprocess = crop_for(config.dataset, config.image_size, config.backbone)
     query_pixels = np.array(preprocess(query_image))[None]  # a writable copy, as torch wants
 
     gallery = build_gallery(run.split(), args.gallery_part)
     settings = get_settings()
     try:
-        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size)
+        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone)
     except DatasetMissingError as error:
         raise UserError(str(error)) from error
     images = cache.take(gallery.paths)

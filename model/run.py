@@ -70,7 +70,7 @@ class RunDir:
     def load_model(self, which: str = "best", device: str = "cpu") -> EmbeddingNet:
         """The trained embedding network, in eval mode (no ImageNet weights needed: the checkpoint has all)."""
         config = self.config()
-        net = EmbeddingNet(config.backbone, config.dim, pretrained=False)
+        net = EmbeddingNet.from_config(config, pretrained=False)
         state = torch.load(self.checkpoint(which), map_location=device, weights_only=True)
         net.load_state_dict(state["model"])
         return net.eval()

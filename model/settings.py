@@ -2,7 +2,9 @@
 
 Every setting can be set with an environment variable (``DOPPELGANGER_DATA_DIR``, ``DOPPELGANGER_RUNS_DIR``,
 ``DOPPELGANGER_CACHE_DIR``, ``DOPPELGANGER_MODEL_RUN``, ``DOPPELGANGER_INDEX_DIR``, ...) or a ``.env`` file;
-the default paths lie under the current directory.
+the default paths lie under the current directory, except the data and the pretrained weights, which default to
+``../shared/data`` and ``../shared/weights/faces`` when those folders exist (a clone beside the team's shared
+folder), as the Makefile does.
 """
 
 from __future__ import annotations
@@ -10,7 +12,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _shared_or(shared: str, local: str) -> Path:
+    """``../shared/<shared>`` when it exists beside this clone's working directory, else ``./<local>``."""
+    candidate = Path("..") / "shared" / shared
+    return candidate.resolve() if candidate.is_dir() else Path(local)
 
 
 class Settings(BaseSettings):
@@ -18,8 +27,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DOPPELGANGER_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Path("data")
+    data_dir: Path = Field(default_factory=lambda: _shared_or("data", "data"))
     """Holds ``lfw/`` (``lfw-deepfunneled/`` or ``lfw/`` plus the protocol files) and ``tt100k/``."""
+    weights_dir: Path = Field(default_factory=lambda: _shared_or("weights/faces", "weights/faces"))
+    """Pretrained face models (``model.pretrained``): ``openvino/`` and ``opencv_zoo/``."""
     runs_dir: Path = Path("runs")
     """Training runs: one directory each, with config, split, checkpoints and metrics."""
     cache_dir: Path = Path("cache")

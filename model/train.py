@@ -352,7 +352,7 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     # machine (in case its disk is not rank 0's), then every rank reads it.
     for builders in (main_rank, group.local_rank == 0 and not main_rank, True):
         if builders:
-            cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size)
+            cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone)
         group.barrier()
     train_images = torch.from_numpy(cache.take(train.paths))
     train_labels = torch.from_numpy(train.labels)
@@ -362,7 +362,7 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     gallery_labels = train.labels[gallery] if closed else None
     select = "val_knn1_acc" if closed else "val_map_at_r"
 
-    net = EmbeddingNet(config.backbone, config.dim, pretrained=config.pretrained).to(runtime.device)
+    net = EmbeddingNet.from_config(config).to(runtime.device)
     augment = augmentation_for(config.dataset).to(runtime.device)
     loss_fn = build_loss(config, train.num_classes).to(runtime.device)
     miner = build_miner(config)

@@ -31,6 +31,7 @@ from app.services.matching import MatchService
 from app.services.served_index import live_manifest
 from app.settings import AppSettings
 from index.build import GallerySource, build_index
+from model.faces.detector import Face
 from index.manifest import Manifest
 from model.data.lfw import image_dir
 
@@ -78,7 +79,7 @@ class Job:
 class RebuildService:
     """Runs rebuilds of ``settings.index_dir`` one at a time and swaps each new version into ``match_service``.
 
-    ``crop`` (bytes -> LFW-style face frame) replaces the face detector for added photos (tests); ``build``
+    ``locate`` (photo bytes -> the image and its face) replaces the face detector for added photos (tests); ``build``
     replaces ``build_index`` (tests). ``workers`` is 1 by default: ``build_index`` decodes with a process pool
     when given more, and forking a server that runs threads (uvicorn's, PyTorch's) is not safe.
     """
@@ -87,14 +88,14 @@ class RebuildService:
         self,
         settings: AppSettings,
         match_service: MatchService,
-        crop: Callable[[bytes], Image.Image] | None = None,
+        locate: Callable[[bytes], tuple[Image.Image, Face]] | None = None,
         workers: int = 1,
         build: Callable[..., Any] = build_index,
     ) -> None:
         self.settings = settings
         self.match_service = match_service
         self.index_dir = Path(settings.index_dir)
-        self.crop = crop
+        self.locate = locate
         self.workers = workers
         self.build = build
         self._lock = threading.Lock()
@@ -255,7 +256,7 @@ class RebuildService:
                 kwargs["factory"] = plan["factory"]
             report = self.build(
                 plan["run"], plan["galleries"], self.index_dir, self.settings.lfw_dir,
-                exclude_people=plan["exclude"], full=job.full, workers=self.workers, crop=self.crop,
+                exclude_people=plan["exclude"], full=job.full, workers=self.workers, locate=self.locate,
                 progress=False, on_progress=on_progress, **kwargs,
             )
             published = report.version

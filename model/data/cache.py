@@ -22,12 +22,20 @@ from model.transforms import Preprocess
 _CHUNK = 256
 
 
-def _decode_chunk(root: str, paths: list[str], preprocess: Preprocess) -> np.ndarray:
+def _decode_chunk(root: str, paths: list[str], preprocess) -> np.ndarray:
     out = np.empty((len(paths), preprocess.size, preprocess.size, 3), dtype=np.uint8)
     for i, path in enumerate(paths):
         with Image.open(os.path.join(root, path)) as image:
             out[i] = preprocess(image)
     return out
+
+
+def one_thread() -> None:
+    """Initialiser of decoding processes: one PyTorch thread each (a crop may run a face detector), so that the
+    processes share the cores instead of each starting a thread per core."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 class ImageCache:
@@ -53,14 +61,24 @@ class ImageCache:
         return out
 
     @classmethod
-    def load_or_build(cls, cache_dir: Path, name: str, root: Path, paths: list[str], preprocess: Preprocess) -> "ImageCache":
-        """Load ``<cache_dir>/<name>-<preprocess.tag>`` if it holds every path, else decode all ``paths``."""
+    def load_if_complete(cls, cache_dir: Path, name: str, paths: list[str], preprocess) -> "ImageCache | None":
+        """The cache ``<cache_dir>/<name>-<preprocess.tag>`` if it exists and holds every path, else None."""
         stem = Path(cache_dir) / f"{name}-{preprocess.tag}"
         array_file, index_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
         if array_file.exists() and index_file.exists():
             cached_paths = json.loads(index_file.read_text())
             if set(paths) <= set(cached_paths):
                 return cls(np.load(array_file, mmap_mode="r"), cached_paths)
+        return None
+
+    @classmethod
+    def load_or_build(cls, cache_dir: Path, name: str, root: Path, paths: list[str], preprocess: Preprocess) -> "ImageCache":
+        """Load ``<cache_dir>/<name>-<preprocess.tag>`` if it holds every path, else decode all ``paths``."""
+        cached = cls.load_if_complete(cache_dir, name, paths, preprocess)
+        if cached is not None:
+            return cached
+        stem = Path(cache_dir) / f"{name}-{preprocess.tag}"
+        array_file, index_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
         images = cls._decode(Path(root), paths, preprocess, desc=f"caching {name} at {preprocess.size}px")
         stem.parent.mkdir(parents=True, exist_ok=True)
         # Names of this process's own: two processes building the same cache at once never write one file.
@@ -83,7 +101,7 @@ class ImageCache:
                     out[start : start + len(chunk)] = _decode_chunk(str(root), chunk, preprocess)
                     bar.update(len(chunk))
             else:
-                with ProcessPoolExecutor(max_workers=workers) as pool:
+                with ProcessPoolExecutor(max_workers=workers, initializer=one_thread) as pool:
                     futures = [(start, pool.submit(_decode_chunk, str(root), chunk, preprocess)) for start, chunk in chunks]
                     for start, future in futures:
                         block = future.result()

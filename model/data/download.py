@@ -53,11 +53,11 @@ class DownloadError(Exception):
     """A download that cannot complete; the one-line message says why and what to do instead."""
 
 
-class _Unreachable(Exception):
+class Unreachable(Exception):
     """The server could not be reached at all (no network, DNS failure, refused or timed-out connection)."""
 
 
-class _HTTPStatus(Exception):
+class HTTPStatus(Exception):
     """The server answered with an HTTP error (404, 403, 500...)."""
 
 
@@ -90,10 +90,10 @@ def download_lfw(
         for i, (name, md5, is_archive) in enumerate(missing):
             url = base + name
             try:
-                part = _fetch(url, staging / name, md5, timeout)
-            except _Unreachable as error:
+                part = fetch(url, staging / name, md5, timeout)
+            except Unreachable as error:
                 raise DownloadError(f"cannot reach {base} ({error}); {_by_hand(base, missing[i:], dest)}") from error
-            except _HTTPStatus as error:
+            except HTTPStatus as error:
                 raise DownloadError(f"{error}; check --base-url, or {_by_hand(base, missing[i:], dest)}") from error
             if is_archive:
                 _install_archive(part, staging, dest)
@@ -131,17 +131,19 @@ def _md5_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fetch(url: str, path: Path, md5: str | None, timeout: float) -> Path:
-    """Stream ``url`` into ``path``, checking its length and MD5; delete ``path`` and raise on any failure."""
+def fetch(url: str, path: Path, expected: str | None, timeout: float, algorithm: str = "md5") -> Path:
+    """Stream ``url`` into ``path``, checking its length and its ``algorithm`` digest (``expected``, hex; None: no
+    check); delete ``path`` and raise on any failure."""
+    md5 = expected
     name = path.name
     try:
         response = urlopen(Request(url, headers={"User-Agent": "doppelganger"}), timeout=timeout)
     except HTTPError as error:
-        raise _HTTPStatus(f"{url} answered HTTP {error.code} {error.reason}") from error
+        raise HTTPStatus(f"{url} answered HTTP {error.code} {error.reason}") from error
     except (URLError, OSError, http.client.HTTPException, ValueError) as error:
         reason = getattr(error, "reason", None) or error
-        raise _Unreachable(str(reason)) from error
-    digest = hashlib.md5(usedforsecurity=False)
+        raise Unreachable(str(reason)) from error
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     received = 0
     try:
         with response, open(path, "wb") as file:
@@ -171,7 +173,7 @@ def _fetch(url: str, path: Path, md5: str | None, timeout: float) -> Path:
     if md5 is not None and actual != md5:
         path.unlink(missing_ok=True)
         raise DownloadError(
-            f"{name} from {url} failed its checksum (expected md5 {md5}, got {actual}); the file was deleted"
+            f"{name} from {url} failed its checksum (expected {algorithm} {md5}, got {actual}); the file was deleted"
         )
     return path
 

@@ -24,7 +24,7 @@ from model.data.image_set import ImageSet
 from model.data.lfw import load_lfw
 from model.data.splits import grouped_holdout, identity_holdout, stratified_split
 from model.data.tt100k import load_tt100k
-from model.transforms import preprocess_for
+from model.faces.crop import crop_for
 
 CLOSED_SET_FRACTIONS = (0.7, 0.1, 0.2)
 CLOSED_SET_MIN_IMAGES = 4
@@ -73,7 +73,8 @@ def all_paths(dataset: str, data_dir: Path) -> tuple[Path, list[str]]:
     raise ValueError(f"unknown dataset {dataset!r}")
 
 
-def dataset_cache(dataset: str, data_dir: Path, cache_dir: Path, image_size: int) -> ImageCache:
-    """Every image of ``dataset`` decoded and preprocessed at ``image_size`` (built on first use)."""
+def dataset_cache(dataset: str, data_dir: Path, cache_dir: Path, image_size: int, backbone: str = "mobilenet_v2") -> ImageCache:
+    """Every image of ``dataset`` cropped for ``backbone`` at ``image_size`` (``model.faces.crop``; built on first
+    use)."""
     root, paths = all_paths(dataset, data_dir)
-    return ImageCache.load_or_build(cache_dir, dataset, root, paths, preprocess_for(dataset, image_size))
+    return ImageCache.load_or_build(cache_dir, dataset, root, paths, crop_for(dataset, image_size, backbone))

@@ -19,6 +19,8 @@ from app.services.gallery_admin import GalleryAdmin, person_name
 from app.services.matching import MatchService
 from app.services.rebuilds import RebuildService
 from index.build import build_index
+from model.faces.crop import template_face
+from model.faces.detector import Face
 
 AUTH = {"Authorization": "Bearer s3cret"}
 
@@ -29,9 +31,10 @@ def _jpeg(color=(120, 90, 80), size=(320, 240)) -> bytes:
     return buffer.getvalue()
 
 
-def stub_crop(data: bytes) -> Image.Image:
-    """The fake photos have no real faces: the whole photo, resized to LFW's frame, stands for the face."""
-    return Image.open(io.BytesIO(data)).convert("RGB").resize((250, 250))
+def stub_locate(data: bytes) -> tuple[Image.Image, Face]:
+    """The fake photos have no real faces: the whole photo, framed as LFW frames its subjects, stands for the face."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    return image, template_face(image)
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -54,7 +57,7 @@ def admin_app(index_world, app_index: Path, app_settings, tmp_path: Path):
     service.load()
     assert service.ready
     app = create_app(settings, match_service=service)
-    app.state.rebuilds = RebuildService(settings, service, crop=stub_crop, workers=1)
+    app.state.rebuilds = RebuildService(settings, service, locate=stub_locate, workers=1)
     return app
 
 

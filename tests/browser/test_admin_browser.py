@@ -17,6 +17,8 @@ from app.services.matching import MatchService
 from app.services.rebuilds import RebuildService
 from app.settings import AppSettings
 from index.build import build_index
+from model.faces.crop import template_face
+from model.faces.detector import Face
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser test skipped: Playwright for Python is missing (`make setup` installs it)"
@@ -24,8 +26,9 @@ sync_api = pytest.importorskip(
 expect = sync_api.expect
 
 
-def stub_crop(data: bytes) -> Image.Image:
-    return Image.open(io.BytesIO(data)).convert("RGB").resize((250, 250))
+def stub_locate(data: bytes) -> tuple[Image.Image, Face]:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    return image, template_face(image)
 
 
 def slow_build(*args, **kwargs):
@@ -51,7 +54,7 @@ def admin_url(index_world, app_index: Path, serve_app, tmp_path_factory: pytest.
     service._detector = object()  # rebuilds reload the index; nothing here detects faces
     service.load()
     app = create_app(settings, match_service=service)
-    app.state.rebuilds = RebuildService(settings, service, crop=stub_crop, workers=1, build=slow_build)
+    app.state.rebuilds = RebuildService(settings, service, locate=stub_locate, workers=1, build=slow_build)
     yield from serve_app(app)
     app.state.rebuilds.wait(30)
 

@@ -12,7 +12,8 @@ import index.build as build
 from index.build import GallerySource, build_index
 from index.metadata import MetadataStore
 from index.storage import GalleryIndex, IndexDir
-from model.faces.detector import NoFaceError
+from model.faces.crop import template_face
+from model.faces.detector import Face, NoFaceError
 from model.networks import EmbeddingNet
 
 
@@ -123,13 +124,14 @@ def test_a_photo_gallery_goes_through_the_face_crop_and_skips_faceless_photos(wo
             Image.fromarray(np.full((300, 400, 3), 60 + 40 * i, np.uint8)).save(photos / person / f"{i}.jpg")
     crops = []
 
-    def crop(data: bytes) -> Image.Image:
+    def locate(data: bytes) -> tuple[Image.Image, Face]:
         crops.append(len(data))
         if len(crops) == 3:
             raise NoFaceError()
-        return Image.new("RGB", (250, 250), (len(crops) * 30, 0, 0))
+        image = Image.new("RGB", (250, 250), (len(crops) * 30, 0, 0))
+        return image, template_face(image)
 
-    report = build_index(run.path, photos, out, lfw_dir, crop=crop, progress=False)
+    report = build_index(run.path, photos, out, lfw_dir, locate=locate, progress=False)
     assert len(crops) == 4 and report.count == 3
     assert "no face found" in next(iter(report.skipped.values()))
     assert GalleryIndex.load(out).manifest.galleries[0]["kind"] == "photos"
@@ -151,7 +153,7 @@ def test_a_second_gallery_of_photos_joins_the_first_and_excluded_people_are_left
     progress: list[tuple[int, int]] = []
     report = build_index(
         run.path, [GallerySource(gallery), GallerySource(added, "photos", "added/")], out, lfw_dir,
-        exclude_people={"Ada_Lovelace"}, crop=lambda data: Image.new("RGB", (250, 250), (1, 2, 3)),
+        exclude_people={"Ada_Lovelace"}, locate=lambda data: (frame := Image.new("RGB", (250, 250), (1, 2, 3)), template_face(frame)),
         progress=False, on_progress=lambda done, total: progress.append((done, total)),
     )
     assert report.count == 72 - 6 + 1 and progress[-1] == (67, 67)

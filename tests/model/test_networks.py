@@ -67,7 +67,7 @@ def test_unknown_backbone() -> None:
         build_backbone("resnet")
     with pytest.raises(ValueError):
         EmbeddingNet("resnet", pretrained=False)
-    assert set(BACKBONES) == {"small_cnn", "mobilenet_v2", "vgg16"}
+    assert set(BACKBONES) == {"small_cnn", "mobilenet_v2", "vgg16", "face_reid_0095"}
 
 
 def _local_weights() -> Path:
