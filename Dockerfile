@@ -24,10 +24,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 # CPU-only PyTorch first (a fraction of the CUDA build's size), then the project.
 RUN pip install --index-url "$TORCH_INDEX" "torch==2.14.1" "torchvision==0.29.1"
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY model ./model
 COPY index ./index
 COPY app ./app
+COPY templates ./templates
+COPY static ./static
 COPY configs ./configs
 RUN pip install . && useradd --create-home --uid 10001 doppelganger \
     && mkdir -p /data /runs /cache /indexes /galleries && chown doppelganger /data /runs /cache /indexes /galleries

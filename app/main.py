@@ -1,7 +1,7 @@
 """The FastAPI application factory: ``create_app()`` wires settings, services, routes, pages and error handlers.
 
 The model and the index load once, at start-up, and are shared by every request (``app.services``). Pages and
-assets are served from this server (``templates/``, ``static/``; Swagger UI and ReDoc from the
+assets are served from this server (``templates/``, ``static/``, found by ``app.web``; Swagger UI and ReDoc from the
 ``fastapi-offline`` package): nothing comes from a CDN, so the app and its API docs work offline.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -22,10 +21,8 @@ from app.routes import admin, api, dashboards, pages
 from app.security import MatchRateLimit, RateLimiter, SecurityHeaders
 from app.services.matching import MatchService
 from app.settings import AppSettings, get_app_settings
+from app.web import STATIC
 
-PACKAGE = Path(__file__).parent
-STATIC = PACKAGE / "static"
-TEMPLATES = PACKAGE / "templates"
 DOCS_ASSETS = "/static-docs"
 
 

@@ -43,5 +43,7 @@ def test_every_writable_path_is_a_volume(text: str) -> None:
 
 
 def test_the_image_copies_what_the_package_needs(text: str) -> None:
-    for folder in ("model", "index", "app", "configs"):
+    for folder in ("model", "index", "app", "templates", "static", "configs"):
         assert f"COPY {folder} ./{folder}" in text
+    copied = re.search(r"^COPY (.*) \./$", text, re.M).group(1).split()
+    assert {"pyproject.toml", "setup.py", "README.md"} <= set(copied)  # setup.py installs templates/ and static/

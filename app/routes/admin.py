@@ -12,13 +12,11 @@ does the same.
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.templating import Jinja2Templates
 
 from app.dependencies import get_gallery_admin, get_match_service, get_rebuild_service, get_settings
 from app.services.gallery_admin import GalleryAdmin, GalleryUploadError
@@ -26,9 +24,9 @@ from app.services.matching import MatchService
 from app.services.rebuilds import RebuildRunningError, RebuildService
 from app.services.served_index import index_status, live_people
 from app.settings import AppSettings
+from app.web import templates
 from model.faces.decode import human_size
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 OFF = "admin is switched off: set DOPPELGANGER_ADMIN_TOKEN to a secret token and restart the server"
 
 
@@ -54,7 +52,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
 @page_router.get("/admin", response_class=HTMLResponse)
 def admin_page(request: Request, settings: Annotated[AppSettings, Depends(get_settings)]) -> HTMLResponse:
     enabled = settings.admin_token is not None and bool(settings.admin_token.get_secret_value())
-    return TEMPLATES.TemplateResponse(request, "admin.html", {"enabled": enabled, "off_message": OFF})
+    return templates.TemplateResponse(request, "admin.html", {"enabled": enabled, "off_message": OFF})
 
 
 @router.get("/status", summary="The served index, the gallery changes, and the rebuild in progress")

@@ -3,25 +3,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from app.dependencies import get_accuracy_dashboard, get_embedding_maps
 from app.services.dashboards import AccuracyDashboard, EmbeddingMaps
-
-TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
-
-
-def _pct(value: Any) -> str:
-    return "" if value is None else f"{100 * value:.1f}"
-
-
-TEMPLATES.env.filters["pct"] = _pct
+from app.web import templates
 
 router = APIRouter(prefix="/dashboard", tags=["dashboards"])
 
@@ -29,7 +19,7 @@ router = APIRouter(prefix="/dashboard", tags=["dashboards"])
 @router.get("/accuracy", response_class=HTMLResponse, include_in_schema=False)
 async def accuracy_page(request: Request, dashboard: Annotated[AccuracyDashboard, Depends(get_accuracy_dashboard)]) -> HTMLResponse:
     data = await run_in_threadpool(dashboard.data)
-    return TEMPLATES.TemplateResponse(request, "dashboard_accuracy.html", {"data": data})
+    return templates.TemplateResponse(request, "dashboard_accuracy.html", {"data": data})
 
 
 @router.get("/accuracy/data", summary="The accuracy dashboard's data: metrics, ROC, curves and confusions per run")
@@ -39,7 +29,7 @@ async def accuracy_data(dashboard: Annotated[AccuracyDashboard, Depends(get_accu
 
 @router.get("/embedding", response_class=HTMLResponse, include_in_schema=False)
 def embedding_page(request: Request) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, "dashboard_embedding.html", {})
+    return templates.TemplateResponse(request, "dashboard_embedding.html", {})
 
 
 @router.get("/embedding/data", summary="A 2-D map of every gallery image: [[x, y, image id, person index], ...]")

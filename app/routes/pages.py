@@ -1,27 +1,21 @@
 """The HTML pages: ``/``, the look-alike page (upload or webcam, faces, matches).
 
-Pages are Jinja2 templates in ``app/templates`` extending ``base.html`` (nav bar, the one stylesheet
-``/static/style.css``); their scripts are plain ES modules in ``app/static``. Everything is served by this app:
+Pages are Jinja2 templates in ``templates/`` extending ``base.html`` (nav bar, the one stylesheet
+``/static/style.css``); their scripts are plain ES modules in ``static/`` (both found by ``app.web``). Everything is served by this app:
 no CDN, no external fonts. The page only calls the JSON API (``POST /match``, ``GET /health``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from app.dependencies import get_settings
 from app.settings import AppSettings
+from app.web import templates
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-"""``app.main.TEMPLATES`` (importing it from there would be circular: ``app.main`` imports the routes)."""
-
-templates = Jinja2Templates(directory=TEMPLATES)
-"""The one template environment; other page routes may import it from here."""
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import shutil
 from html.parser import HTMLParser
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from app.main import STATIC, TEMPLATES
-from app.routes import pages
+from app.web import STATIC, TEMPLATES
+import app.web
+from app.web import templates
 
 
 class _Assets(HTMLParser):
@@ -109,5 +112,21 @@ def test_templates_and_static_files_load_nothing_from_elsewhere() -> None:
     assert not offenders, f"external URLs: {offenders}"
 
 
-def test_pages_share_the_app_templates_folder() -> None:
-    assert pages.TEMPLATES == TEMPLATES
+def test_every_page_renders_from_the_one_templates_folder(client: TestClient, tmp_path, monkeypatch) -> None:
+    """Point the shared template environment (``app.web.templates``) at a marked copy of the folder: every page,
+    whichever route renders it, must show the mark. A route with its own environment would not."""
+    from jinja2 import FileSystemLoader
+
+    copy = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, copy)
+    base = copy / "base.html"
+    base.write_text(base.read_text().replace("</body>", "<!-- the shared folder --></body>"))
+    monkeypatch.setattr(templates.env, "loader", FileSystemLoader(copy))
+    for path in ("/", "/admin", "/dashboard/accuracy", "/dashboard/embedding"):
+        response = client.get(path)
+        assert response.status_code == 200 and "<!-- the shared folder -->" in response.text, path
+
+
+def test_a_checkout_serves_the_top_level_folders() -> None:
+    root = Path(app.web.__file__).resolve().parents[1]
+    assert (TEMPLATES, STATIC) == (root / "templates", root / "static")
