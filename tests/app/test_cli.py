@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from app.cli import build_parser, main
 
-SUBCOMMANDS = [["data"], ["data", "download"], ["data", "info"], ["train"], ["evaluate"], ["report"], ["visualize"], ["retrieve"], ["compare"]]
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path of the parser, read from the parser itself (``("index", "build")``, ...)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append((*prefix, name))
+                found += _commands(sub, (*prefix, name))
+    return found
+
+
+SUBCOMMANDS = [list(c) for c in _commands(build_parser())]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS, ids=" ".join)
@@ -22,6 +37,12 @@ def test_every_subcommand_has_help(command: list[str], capsys: pytest.CaptureFix
     assert len(out.splitlines()) > 4
 
 
+def test_the_subcommands_are_all_there() -> None:
+    assert {"data", "train", "evaluate", "report", "visualize", "retrieve", "compare", "faces", "index", "match",
+            "serve"} <= {c[0] for c in SUBCOMMANDS}
+    assert ["index", "build"] in SUBCOMMANDS and ["faces", "calibrate"] in SUBCOMMANDS and ["data", "download"] in SUBCOMMANDS
+
+
 def test_train_help_names_the_required_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--help"])
@@ -31,8 +52,14 @@ def test_train_help_names_the_required_options(capsys: pytest.CaptureFixture[str
 
 
 def test_console_script_is_installed() -> None:
-    result = subprocess.run([sys.executable, "-m", "app.cli", "--help"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0 and "train" in result.stdout and "evaluate" in result.stdout
+    """The ``doppelganger`` script that ``pip install`` put beside this Python runs and lists every command."""
+    script = Path(sys.executable).parent / "doppelganger"
+    assert script.is_file(), f"{script} is missing: `pip install -e .` (make setup) installs it"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: doppelganger")
+    for command in {c[0] for c in SUBCOMMANDS}:
+        assert command in result.stdout, command
 
 
 def test_unknown_choice_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

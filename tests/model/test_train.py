@@ -139,6 +139,22 @@ def test_evaluate_lfw_closed_set(lfw_run: Path) -> None:
     assert set(result["baselines"]) == {"raw_pixels", "pca_whitened"}
     for baseline in result["baselines"].values():
         assert CLOSED_SET_KEYS | LFW_KEYS <= set(baseline)
+    # Properties that hold for any correct evaluation, and break when one goes wrong:
+    chance = 1 / result["classes"]
+    for name, values in {"model": result, **result["baselines"]}.items():
+        assert values["map_at_r"] <= values["r_precision"] + 1e-9, name  # MAP@R averages precisions <= 1 over R
+        assert 0.5 <= values["lfw_view2_auc"] <= 1.0 or name == "model", name
+    # Raw pixels are a weak but real signal: far above chance on LFW's 62 people, both for 1-NN and the pairs.
+    raw = result["baselines"]["raw_pixels"]
+    assert raw["knn1_acc"] > 3 * chance and raw["lfw_view2_acc"] > 0.55
+    # The confusions are wrong answers of 1-NN: never a person with themselves, and no more than its errors.
+    errors = round((1 - result["knn1_acc"]) * result["test_images"])
+    confusions = result.get("knn1_confusions", [])
+    assert all(c["true"] != c["predicted"] and c["count"] >= 1 for c in confusions)
+    assert sum(c["count"] for c in confusions) <= errors
+    roc = result["lfw_view2_roc"]
+    assert roc["fpr"][0] == 0 and roc["fpr"][-1] == 1 and roc["tpr"][-1] == 1 and roc["fpr"] == sorted(roc["fpr"])
+    assert result["epochs"] == 1 and result["train_minutes"] > 0
     report = (lfw_run / "eval.md").read_text()
     assert "LFW View 2 acc" in report and "raw_pixels" in report
 
