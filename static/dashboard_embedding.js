@@ -98,6 +98,8 @@
   function draw() {
     const { w, h } = size();
     ctx.clearRect(0, 0, w, h);
+    // The view drawn, for tests and for anyone inspecting the page: zoom factor and centre in map units.
+    canvas.dataset.view = `${view.k} ${view.cx} ${view.cy}`;
     if (!xs.length) return;
     const found = matchPoints();
     const highlight = searched.size > 0 || found.length > 0;

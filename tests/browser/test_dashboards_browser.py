@@ -108,12 +108,28 @@ def test_the_embedding_map_hovers_searches_zooms_and_switches_to_tsne(dash_url: 
 
     page.fill("#person-search", "grace hopper")
     expect(legend).to_contain_text("1 person matches")
-    page.mouse.wheel(0, -400)
+
+    def view() -> tuple[float, float, float]:
+        """The drawn view: zoom factor and centre (the page writes it on the canvas at every frame)."""
+        page.evaluate("() => new Promise(requestAnimationFrame)")  # the frame that follows an event
+        k, cx, cy = map(float, page.get_attribute("#map", "data-view").split())
+        return k, cx, cy
+
+    page.click("#map-reset")
+    assert view() == (1.0, 0.0, 0.0)
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.3)
+    page.mouse.wheel(0, -400)  # zoom in, about the pointer
+    zoomed = view()
+    assert zoomed[0] > 1.0 and (zoomed[1], zoomed[2]) != (0.0, 0.0)  # the point under the pointer stays put
     page.mouse.move(box["x"] + 50, box["y"] + 50)
     page.mouse.down()
     page.mouse.move(box["x"] + 150, box["y"] + 120, steps=5)
     page.mouse.up()
+    panned = view()
+    assert panned[0] == zoomed[0]
+    assert panned[1] < zoomed[1] and panned[2] > zoomed[2]  # dragged right and down: the centre moves left and up
     page.click("#map-reset")
+    assert view() == (1.0, 0.0, 0.0)
     page.check("input[name=method][value=pca]", force=True)
     expect(legend).to_contain_text("PCA")
     assert tab.errors == []
