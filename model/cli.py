@@ -12,6 +12,7 @@ from model.commands import UserError, module_handler
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     _register_data(subparsers)
+    _register_models(subparsers)
     _register_train(subparsers)
     _register_evaluate(subparsers)
     _register_report(subparsers)
@@ -60,6 +61,63 @@ def _data_download(args: argparse.Namespace) -> int:
     except DownloadError as error:
         raise UserError(str(error)) from error
     print(f"LFW is ready in {dest}")
+    return 0
+
+
+def _register_models(subparsers: argparse._SubParsersAction) -> None:
+    models = subparsers.add_parser(
+        "models", help="get and check the pretrained face models",
+        description="The pretrained face models we build on (Intel Open Model Zoo, OpenCV Zoo), in the weights folder "
+                    "($DOPPELGANGER_WEIGHTS_DIR; ../shared/weights/faces when it exists).",
+    )
+    models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    download = models_sub.add_parser(
+        "download", help="download pretrained face models from their publishers, checking SHA-256",
+        description="Download the files of the named models (default: all) that are missing or damaged, checking "
+                    "every SHA-256 and moving files into place only once all passed: a failure leaves nothing "
+                    "half-written. Without internet it says what to fetch by hand and where to put it.",
+    )
+    download.add_argument("names", nargs="*", help="models to download (default: every model); see `doppelganger models list`")
+    download.add_argument("--dest", default=None, help="weights folder (default: $DOPPELGANGER_WEIGHTS_DIR)")
+    download.add_argument("--base-url", default=None, help="a mirror laid out like the weights folder (default: each publisher)")
+    download.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a server to answer")
+    download.set_defaults(func=_models_download)
+    listing = models_sub.add_parser("list", help="list the models and whether each is present and intact",
+                                    description="List the pretrained models, their licence, and whether their files "
+                                                "are in the weights folder with the right SHA-256.")
+    listing.add_argument("--dest", default=None, help="weights folder (default: $DOPPELGANGER_WEIGHTS_DIR)")
+    listing.set_defaults(func=_models_list)
+
+
+def _models_download(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from model.data.download import DownloadError
+    from model.pretrained import download_models, weights_dir
+
+    dest = Path(args.dest) if args.dest else weights_dir()
+    try:
+        fetched = download_models(args.names or None, dest, base_url=args.base_url, timeout=args.timeout)
+    except (DownloadError, ValueError) as error:
+        raise UserError(str(error)) from error
+    print(f"downloaded {len(fetched)} file(s) into {dest}" if fetched else f"every model is already in {dest}")
+    return 0
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from model.pretrained import MODELS, WeightsUnavailableError, model_file, weights_dir
+
+    dest = Path(args.dest) if args.dest else weights_dir()
+    print(f"weights folder: {dest}")
+    for name, model in MODELS.items():
+        try:
+            model_file(name, dest)
+            state = "ok"
+        except WeightsUnavailableError:
+            state = "missing or damaged"
+        print(f"  {name:<42} {state:<19} {model.licence:<17} {model.what}")
     return 0
 
 

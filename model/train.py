@@ -385,11 +385,12 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     if resuming:
         state = torch.load(run.checkpoint("last"), map_location="cpu", weights_only=False)
         net.load_state_dict(state["model"])
-        loss_fn.load_state_dict(state["loss"])
-        optimizer.load_state_dict(state["optimizer"])
-        if runtime.scaler is not None and state.get("scaler"):
-            runtime.scaler.load_state_dict(state["scaler"])
-        restore_rng(state, group)
+        if "optimizer" in state:  # not the untrained network of --epochs 0
+            loss_fn.load_state_dict(state["loss"])
+            optimizer.load_state_dict(state["optimizer"])
+            if runtime.scaler is not None and state.get("scaler"):
+                runtime.scaler.load_state_dict(state["scaler"])
+            restore_rng(state, group)
         start_epoch, best = state["epoch"] + 1, state["best"]
         # The steps per epoch change with the number of processes: the schedule goes on from this run's epochs,
         # not from the saved step count.
@@ -415,6 +416,8 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
             print(f"  semi-hard triplets for the first {config.miner_warmup} epoch(s), then {config.miner}")
         if group.distributed:
             print(f"  every step: {group.world_size} batches of {len(sampler.batches(0)[0])} images, one per rank")
+    if config.epochs == 0 and main_rank and not resuming:
+        best = save_untrained(run, config, net, val_images, val.labels, gallery_images, gallery_labels, select)
     writer = SummaryWriter(str(run.tensorboard)) if main_rank else None
     bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, unit="batch", desc="train",
                disable=not main_rank)
@@ -472,6 +475,23 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     if main_rank:
         print(f"best {select} {best:.4f}; checkpoints in {run.checkpoints}")
     return run
+
+
+def save_untrained(
+    run: RunDir, config: TrainConfig, net: EmbeddingNet, val_images: np.ndarray, val_labels: np.ndarray,
+    gallery_images: np.ndarray | None, gallery_labels: np.ndarray | None, select: str,
+) -> float:
+    """``--epochs 0``: the network as it starts (a pretrained face backbone as its publisher trained it) becomes
+    the run's model, validated once (epoch 0 of the metrics), so that it is evaluated, indexed and served like any
+    trained run. Returns its validation score."""
+    record = {"epoch": 0, **evaluate(net, val_images, val_labels, gallery_images, gallery_labels)}
+    with open(run.metrics_file, "a") as f:
+        f.write(json.dumps(record) + "\n")
+    state = {"model": net.state_dict(), "epoch": -1, "config": config.to_dict()}
+    atomic_torch_save(state, run.checkpoint("best"))
+    atomic_torch_save({**state, "best": record[select]}, run.checkpoint("last"))
+    print(f"--epochs 0: the untrained network is the run's model ({select} {record[select]:.4f})")
+    return record[select]
 
 
 def rng_state(runtime: Runtime) -> dict[str, torch.Tensor]:

@@ -130,6 +130,17 @@ def photos_dir() -> Path:
     return photos
 
 
+@pytest.fixture(scope="session")
+def weights_dir() -> Path:
+    """The pretrained face models beside the data directory (``$DOPPELGANGER_DATA_DIR/../weights/faces``, as
+    ``../shared`` lays them out); tests that need them skip otherwise."""
+    root = os.environ.get("DOPPELGANGER_DATA_DIR")
+    weights = Path(root).parent / "weights" / "faces" if root else None
+    if weights is None or not (weights / "openvino").is_dir():
+        pytest.skip("no weights/faces/ beside DOPPELGANGER_DATA_DIR: pretrained-model test skipped")
+    return weights
+
+
 RUN_PEOPLE = ["Ada_Lovelace", "Alan_Turing", "Grace_Hopper", "Kurt_Goedel"]
 UNSEEN_PEOPLE = ["Emmy_Noether", "John_Neumann", "Lise_Meitner", "Niels_Bohr", "Paul_Dirac", "Rosalind_Franklin", "Marie_Curie", "Max_Born"]
 FOLDS, PER_FOLD = 10, 15
