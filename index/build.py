@@ -32,7 +32,8 @@ from index.metadata import ImageRecord, MetadataStore
 from index.storage import METADATA, IndexCorruptError, IndexDir, verify_version
 from index.vector_index import DEFAULT_FACTORY
 from model.data.lfw import image_dir, read_pairs
-from model.inference import Embedder, file_sha256
+from model.hashing import file_sha256
+from model.inference import Embedder
 from model.run import RunDir
 from model.data.cache import ImageCache, one_thread
 from model.faces.crop import AlignedCrop, FrameCrop, crop_for

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from model.inference import file_sha256
+from model.hashing import file_sha256
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 GALLERY_KINDS = ("auto", "aligned", "photos")

@@ -27,7 +27,8 @@ from index.storage import GalleryIndex
 from model.faces.crop import AlignedCrop, FrameCrop, crop_for
 from model.faces.decode import MAX_BYTES, MAX_PIXELS, load_image
 from model.faces.detector import Face, FaceDetector, NoFaceError, select_face
-from model.inference import Embedder, file_sha256
+from model.hashing import file_sha256
+from model.inference import Embedder
 from model.run import RunDir
 
 

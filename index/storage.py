@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from index.manifest import Manifest
-from model.inference import file_sha256
+from model.hashing import file_sha256
 from index.metadata import ImageRecord, MetadataStore
 from index.vector_index import build_vector_index, load_vector_index, save_vector_index, search
 

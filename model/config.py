@@ -19,6 +19,8 @@ LOSSES = ("contrastive", "triplet", "cosface")
 MINERS = ("random", "batch-all", "batch-hard", "semi-hard", "multi-similarity")
 """Triplet miners (``--loss triplet`` only)."""
 PAIRS = ("batch", "drawn")
+EXTRA_DATA = ("none", "celeba10k")
+"""More people for the training part of ``--protocol devtrain``: CelebA-10k's (``model.data.celeba``)."""
 DEVICES = ("auto", "cpu", "cuda")
 COLLAPSE_SPREAD = 0.01
 """Below this mean standard deviation per dimension an embedding has collapsed onto (nearly) one point."""
@@ -33,6 +35,7 @@ class TrainConfig:
     dataset: str = "lfw"
     min_images: int = 20
     protocol: str = "closed"
+    extra_data: str = "none"
     loss: str = "contrastive"
     margin: float | None = None
     pairs: str = "batch"
@@ -58,12 +61,14 @@ class TrainConfig:
     amp: bool = True
 
     def __post_init__(self) -> None:
-        for name, allowed in (("device", DEVICES), ("dataset", DATASETS), ("protocol", LFW_PROTOCOLS), ("backbone", BACKBONES), ("head", HEADS),
+        for name, allowed in (("device", DEVICES), ("dataset", DATASETS), ("protocol", LFW_PROTOCOLS), ("extra_data", EXTRA_DATA), ("backbone", BACKBONES), ("head", HEADS),
                               ("loss", LOSSES), ("miner", MINERS), ("pairs", PAIRS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         if self.dataset != "lfw" and self.protocol != "closed":
             raise ValueError("--protocol applies to LFW only")
+        if self.extra_data != "none" and not (self.dataset == "lfw" and self.protocol == "devtrain"):
+            raise ValueError("--extra-data adds training people to --dataset lfw --protocol devtrain only")
         if self.miner_warmup < 0:
             raise ValueError(f"--miner-warmup is a number of epochs, 0 or more, got {self.miner_warmup}")
         if self.miner_warmup and self.loss != "triplet":
@@ -86,6 +91,7 @@ class TrainConfig:
 
     def default_run_name(self) -> str:
         subset = f"{self.min_images}" if self.protocol == "closed" else f"{self.protocol}{self.min_images}"
+        subset += "" if self.extra_data == "none" else f"+{self.extra_data}"
         loss = self.loss
         if self.loss == "triplet":
             loss = f"triplet-{self.miner}{'-soft' if self.soft_margin else ''}"
@@ -98,6 +104,7 @@ _FLAGS = {
     "dataset": ("dataset to learn from", {"choices": DATASETS}),
     "min_images": ("keep classes with at least this many images (LFW: 20 gives 62 people, 10 gives 158; TT100K: 20 gives 71 classes)", {"type": int}),
     "protocol": ("LFW only: 'closed' splits the kept people's images; 'devtrain' trains on DevTrain identities and tests on the unseen DevTest ones", {"choices": LFW_PROTOCOLS}),
+    "extra_data": ("LFW devtrain only: more people for training, never for evaluation (celeba10k: 5,262 CelebA people under $DOPPELGANGER_DATA_DIR/celeba10k)", {"choices": EXTRA_DATA}),
     "loss": ("metric loss: contrastive pairs (balanced pair batches), triplet (P x K batches, with --miner), or cosface (a margin softmax over the training classes, P x K batches)", {"choices": LOSSES}),
     "margin": ("margin of the loss; default per loss: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_MARGINS.items()) + " (unit-length embeddings: distances lie in [0, 2])", {"type": float}),
     "pairs": ("contrastive only: 'batch' makes the loss cover every pair of images in the batch (the sampled pairs fill it); 'drawn' only the sampled pairs", {"choices": PAIRS}),

@@ -35,7 +35,7 @@ from model.evaluation import (
     transfer_verification,
 )
 from model.evaluation.report import markdown_report
-from model.inference import embed_images
+from model.inference import Embedder
 from model.run import RunDir
 from model.settings import get_settings
 
@@ -126,8 +126,9 @@ def evaluate_features(
     return out, predicted
 
 
-def model_features(net: torch.nn.Module) -> Features:
-    return lambda images: embed_images(net, images)
+def model_features(net: torch.nn.Module, image_size: int) -> Features:
+    """The network's embeddings, through the fastest exact backend (``model.inference.Embedder``)."""
+    return Embedder(net, image_size, backend="auto")
 
 
 def baseline_features(train_images: np.ndarray) -> dict[str, Features]:
@@ -163,7 +164,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "run": str(run.path), "checkpoint": args.checkpoint, "config": config.to_dict(),
         "train_images": len(train), "test_images": len(test), "classes": test.num_classes,
     }
-    metrics, predicted = evaluate_features(model_features(net), train_images, train.labels, test_images, test.labels, closed, lfw)
+    metrics, predicted = evaluate_features(model_features(net, config.image_size), train_images, train.labels, test_images, test.labels, closed, lfw)
     result.update(metrics)
     if predicted is not None:
         result["knn1_confusions"] = [
@@ -171,9 +172,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             for t, p, c in confusions(test.labels, predicted, top=10)
         ]
     result["eval_seconds"] = time.perf_counter() - start
-    metrics = run.metrics()
+    metrics = [m for m in run.metrics() if m["epoch"] > 0]  # epoch 0: the untrained network of --epochs 0
+    result["epochs"] = len(metrics)
     if metrics:
-        result["epochs"] = len(metrics)
         result["train_minutes"] = sum(m["train_seconds"] for m in metrics) / 60
         result["best_epoch"] = int(torch.load(run.checkpoint("best"), map_location="cpu", weights_only=True)["epoch"]) + 1
     if not args.no_baselines:

@@ -110,13 +110,6 @@ def load_grid(path: Path | str) -> list[TrainConfig]:
 # ----------------------------------------------------------------------------------------------- the runs
 
 
-def latest_per_epoch(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per epoch, in epoch order: the last one written wins. A run resumed after a crash trains the
-    interrupted epoch again and appends its record, so the earlier line for that epoch is stale."""
-    latest = {record["epoch"]: record for record in records}
-    return [latest[epoch] for epoch in sorted(latest)]
-
-
 @dataclass
 class Run:
     """One run of the grid: its config and what its run directory (``model.run.RunDir``) holds so far."""
@@ -136,8 +129,8 @@ class Run:
     config_file = property(lambda self: self.dir.config_file)
 
     def metrics(self) -> list[dict[str, Any]]:
-        """The run's per-epoch records, one per epoch (``latest_per_epoch``)."""
-        return latest_per_epoch(self.dir.metrics())
+        """The run's per-epoch records, one per epoch (``RunDir.metrics``)."""
+        return self.dir.metrics()
 
     def differences(self) -> list[str]:
         """The settings in which the saved run differs from the grid's ("epochs 1 != 12"); empty if none."""

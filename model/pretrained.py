@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.data.download import DownloadError, HTTPStatus, Unreachable, fetch
-from model.inference import file_sha256
+from model.hashing import file_sha256
 
 INTEL_OMZ = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2023.0/models_bin/1/"
 OPENCV_ZOO = "https://github.com/opencv/opencv_zoo/raw/main/models/"

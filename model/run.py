@@ -65,7 +65,9 @@ class RunDir:
     def metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_file.exists():
             return []
-        return [json.loads(line) for line in self.metrics_file.read_text().splitlines() if line.strip()]
+        records = [json.loads(line) for line in self.metrics_file.read_text().splitlines() if line.strip()]
+        latest = {record["epoch"]: record for record in records}  # a resumed run repeats an epoch: the last wins
+        return [latest[epoch] for epoch in sorted(latest)]
 
     def load_model(self, which: str = "best", device: str = "cpu") -> EmbeddingNet:
         """The trained embedding network, in eval mode (no ImageNet weights needed: the checkpoint has all)."""

@@ -89,8 +89,8 @@ def build_miner(config: TrainConfig):
     """The triplet miner of ``config.miner`` (``None`` for the losses that need none)."""
     if config.loss != "triplet":
         return None
-    name = config.miner.replace("-", "_")
-    kwargs = {"margin": config.loss_margin} if name in ("batch_all", "semi_hard") else {}
+    name = config.miner
+    kwargs = {"margin": config.loss_margin} if name in ("batch-all", "semi-hard") else {}
     if name == "random":
         kwargs = {"seed": config.seed}
     return miners.build_miner(name, **kwargs)
@@ -342,7 +342,7 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     else:
         if run.exists():
             raise ValueError(f"{run.path} already holds a run: pass --resume to continue it, or choose another --out")
-        parts = make_parts(config.dataset, settings.data_dir, config.min_images, config.seed, config.protocol)
+        parts = make_parts(config.dataset, settings.data_dir, config.min_images, config.seed, config.protocol, config.extra_data)
         group.barrier()  # every rank has seen that the run is new before rank 0 creates it
         if main_rank:
             run.write_config(config)
@@ -352,7 +352,7 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     # machine (in case its disk is not rank 0's), then every rank reads it.
     for builders in (main_rank, group.local_rank == 0 and not main_rank, True):
         if builders:
-            cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone)
+            cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone, config.extra_data)
         group.barrier()
     train_images = torch.from_numpy(cache.take(train.paths))
     train_labels = torch.from_numpy(train.labels)

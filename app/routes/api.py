@@ -10,10 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from app.dependencies import get_match_service, get_settings
-from app.services.matching import MatchService
+from app.services.matching import MatchService, MatchTimeoutError
 from app.services.served_index import GalleryImageNotFoundError, gallery_image_file
 from app.settings import AppSettings
-from index.matcher import MatchTimeoutError
 from model.faces.decode import human_size
 
 router = APIRouter(tags=["api"])

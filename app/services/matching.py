@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from index.matcher import Matcher
+from index.matcher import Matcher, MatchTimeoutError  # noqa: F401  (the routes catch it from here)
 from index.storage import IndexDir, IndexMissingError
 from model.faces.detector import FaceDetector
 

@@ -46,6 +46,11 @@ class ImageCache:
         self.paths = paths
         self._row = {path: i for i, path in enumerate(paths)}
 
+    @classmethod
+    def concat(cls, first: "ImageCache", second: "ImageCache") -> "ImageCache":
+        """Both caches as one, in memory (their paths must not overlap)."""
+        return cls(np.concatenate([np.asarray(first.images), np.asarray(second.images)]), first.paths + second.paths)
+
     def rows(self, paths: list[str]) -> np.ndarray:
         try:
             return np.fromiter((self._row[p] for p in paths), dtype=np.int64, count=len(paths))

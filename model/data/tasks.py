@@ -21,6 +21,8 @@ import numpy as np
 from model.config import DATASETS, LFW_PROTOCOLS
 from model.data.cache import ImageCache
 from model.data.image_set import ImageSet
+from model.data.celeba import FOLDER as CELEBA
+from model.data.celeba import join, load_celeba
 from model.data.lfw import load_lfw
 from model.data.splits import grouped_holdout, identity_holdout, stratified_split
 from model.data.tt100k import load_tt100k
@@ -30,8 +32,10 @@ CLOSED_SET_FRACTIONS = (0.7, 0.1, 0.2)
 CLOSED_SET_MIN_IMAGES = 4
 
 
-def make_parts(dataset: str, data_dir: Path, min_images: int, seed: int, protocol: str = "closed") -> dict[str, ImageSet]:
-    """The train, val and test parts of a task, seeded."""
+def make_parts(
+    dataset: str, data_dir: Path, min_images: int, seed: int, protocol: str = "closed", extra_data: str = "none",
+) -> dict[str, ImageSet]:
+    """The train, val and test parts of a task, seeded. ``extra_data`` adds people to the training part only."""
     if dataset == "lfw":
         lfw_dir = Path(data_dir) / "lfw"
         if protocol == "closed":
@@ -46,7 +50,10 @@ def make_parts(dataset: str, data_dir: Path, min_images: int, seed: int, protoco
             images = load_lfw(lfw_dir, min_images=min_images, people_file="peopleDevTrain.txt")
             keep, held = identity_holdout(images.labels, 0.1, seed)
             test = load_lfw(lfw_dir, min_images=2, people_file="peopleDevTest.txt")
-            return {"train": images.subset(keep), "val": images.subset(held), "test": test}
+            train = images.subset(keep)
+            if extra_data == "celeba10k":
+                train = join(train, load_celeba(Path(data_dir) / CELEBA, min_images=max(2, min_images)))
+            return {"train": train, "val": images.subset(held), "test": test}
         raise ValueError(f"unknown LFW protocol {protocol!r}; choose one of {', '.join(LFW_PROTOCOLS)}")
     if dataset == "tt100k":
         train, test = load_tt100k(Path(data_dir) / "tt100k", min_images=min_images)
@@ -73,8 +80,17 @@ def all_paths(dataset: str, data_dir: Path) -> tuple[Path, list[str]]:
     raise ValueError(f"unknown dataset {dataset!r}")
 
 
-def dataset_cache(dataset: str, data_dir: Path, cache_dir: Path, image_size: int, backbone: str = "mobilenet_v2") -> ImageCache:
-    """Every image of ``dataset`` cropped for ``backbone`` at ``image_size`` (``model.faces.crop``; built on first
-    use)."""
+def dataset_cache(
+    dataset: str, data_dir: Path, cache_dir: Path, image_size: int, backbone: str = "mobilenet_v2", extra_data: str = "none",
+) -> ImageCache:
+    """Every image of ``dataset`` (and of ``extra_data``) cropped for ``backbone`` at ``image_size``
+    (``model.faces.crop``; each dataset's cache built on first use)."""
     root, paths = all_paths(dataset, data_dir)
-    return ImageCache.load_or_build(cache_dir, dataset, root, paths, crop_for(dataset, image_size, backbone))
+    crop = crop_for(dataset, image_size, backbone)
+    cache = ImageCache.load_or_build(cache_dir, dataset, root, paths, crop)
+    if extra_data == "celeba10k":
+        extra = load_celeba(Path(data_dir) / CELEBA, min_images=1)
+        extra_cache = ImageCache.load_or_build(cache_dir, CELEBA, extra.root, extra.paths, crop)
+        prefixed = join(ImageSet(root, [], np.zeros(0, np.int64), []), extra).paths
+        cache = ImageCache.concat(cache, ImageCache(extra_cache.images, prefixed))
+    return cache

@@ -42,7 +42,8 @@ def markdown_report(result: dict[str, Any]) -> str:
         "",
         f"{task_name(config, result['classes'])}: {config['loss']} loss, {config['backbone']}, dimension {config['dim']}, "
         f"input {config['image_size']}px, seed {config['seed']}; checkpoint `{result['checkpoint']}`"
-        + (f" (epoch {result['best_epoch']} of {result['epochs']}, {result['train_minutes']:.1f} min of training)" if "epochs" in result else "")
+        + (f" (epoch {result['best_epoch']} of {result['epochs']}, {result['train_minutes']:.1f} min of training)" if result.get("epochs") else
+           " (not trained by us: the network as it starts, --epochs 0)" if "epochs" in result else "")
         + f". {result['train_images']} training and {result['test_images']} test images. Figures in percent.",
         "",
         "| metric | " + " | ".join(columns) + " |",

@@ -26,8 +26,6 @@ MINERS = tuple(_BY_NAME)
 
 def build_miner(name: str, **kwargs):
     """The miner called ``name`` (one of ``MINERS``), built with ``kwargs``."""
-    # model/train.py still translates --miner to underscores before calling; read its names until it stops.
-    name = name.replace("_", "-")
     if name not in _BY_NAME:
         raise ValueError(f"unknown miner {name!r}; choose one of {', '.join(MINERS)}")
     return _BY_NAME[name](**kwargs)

@@ -122,14 +122,25 @@ class OpenVinoIRNet(nn.Module):
         )
         for op in ops:
             _check(op)
+        last_use: dict[str, int] = {}
+        for step, op in enumerate(ops):
+            for src in op.inputs:
+                last_use[src] = step
+        last_use[self._output] = len(ops)
+        self._release: list[list[str]] = [[] for _ in ops]
+        for src, step in last_use.items():
+            if step < len(ops) and src not in self.weights and f"c{src}" not in self.weights:
+                self._release[step].append(src)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values: dict[str, torch.Tensor] = {self._input: x}
-        for op in self._ops:
+        for step, op in enumerate(self._ops):
             if op.type == "Parameter":
                 continue
             args = [values[src] if src in values else self.weights[f"c{src}"] for src in op.inputs]
             values[op.id] = _apply(op, args)
+            for src in self._release[step]:  # activations no later operation reads
+                del values[src]
         return values[self._output]
 
 
@@ -181,10 +192,10 @@ def _apply(op: _Op, args: list[torch.Tensor]) -> torch.Tensor:
     if kind == "Multiply":
         return args[0] * args[1]
     if kind == "PReLU":
-        slope = args[1]
-        if slope.dim() == 1 and args[0].dim() == 4:
-            slope = slope.view(1, -1, 1, 1)
-        return torch.where(args[0] >= 0, args[0], args[0] * slope)
+        x, slope = args
+        if slope.numel() in (1, x.shape[1]):  # one slope, or one per channel: PyTorch's own kernel
+            return F.prelu(x, slope.reshape(-1))
+        return torch.where(x >= 0, x, x * slope)
     if kind == "ReLU":
         return F.relu(args[0])
     if kind == "Sigmoid":

@@ -183,8 +183,6 @@ def test_after_a_resume_the_last_line_of_an_epoch_wins(tmp_path: Path, capsys: p
     assert "(3/4 epochs)" in capsys.readouterr().out  # not 4/4: the repeated epoch is counted once
 
 
-@pytest.mark.xfail(strict=True, reason="model/run.py's RunDir.metrics still returns every line, repeated epochs "
-                   "included; when it keeps the last line per epoch, drop this mark and grid.latest_per_epoch")
 def test_run_dir_reads_one_record_per_epoch(tmp_path: Path) -> None:
     from model.run import RunDir
 

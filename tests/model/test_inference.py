@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.inference import Embedder, embed_images, onnx_available
+from model.inference import Embedder, embed_images, onnx_available, openvino_available
 from model.networks import EmbeddingNet
 
 needs_onnx = pytest.mark.skipif(not onnx_available(), reason="onnxruntime or onnx is not installed")
@@ -72,16 +72,16 @@ def test_empty_and_wrong_inputs() -> None:
         Embedder(_net("small_cnn"), 32, backend="tensorrt")
 
 
-@pytest.mark.parametrize("backend", ["auto", "torch"])
+@pytest.mark.parametrize("backend", ["auto", "torch", "openvino"])
 def test_from_run(tmp_path, fake_lfw, fake_run, backend: str) -> None:
     run = fake_run(tmp_path / "run", fake_lfw(tmp_path / "data"), dim=8)
     embedder = Embedder.from_run(run.path, backend=backend, threads=1)
     assert (embedder.dim, embedder.image_size) == (8, 32)
     images = _images(n=5)
     np.testing.assert_allclose(embedder.embed(images), embed_images(run.load_model(), images), atol=1e-3)
-    expected_backend = "onnx" if backend == "auto" and onnx_available() else backend
+    expected_backend = ("openvino" if openvino_available() else "onnx" if onnx_available() else "torch") if backend == "auto" else backend
     assert embedder.backend == expected_backend
-    assert run.checkpoint("best").with_suffix(".onnx").exists() == (expected_backend == "onnx")
+    assert run.checkpoint("best").with_suffix(".onnx").exists() == (expected_backend in ("onnx", "openvino"))
 
 
 @needs_onnx
@@ -107,13 +107,14 @@ def test_stale_onnx_export_is_rebuilt(tmp_path, fake_lfw, fake_run) -> None:
     assert not list(export.parent.glob("*.tmp"))
 
 
-@pytest.mark.parametrize("missing", ["onnxruntime", "onnx"])
-def test_missing_onnx_falls_back_to_torch(monkeypatch, tmp_path, fake_lfw, fake_run, missing: str) -> None:
-    monkeypatch.setitem(sys.modules, missing, None)  # makes `import missing` raise ImportError
-    assert not onnx_available()
+@pytest.mark.parametrize("missing", [("onnxruntime", "openvino"), ("onnx",)])
+def test_missing_onnx_falls_back_to_torch(monkeypatch, tmp_path, fake_lfw, fake_run, missing: tuple[str, ...]) -> None:
+    for module in missing:
+        monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
+    assert not onnx_available() and not openvino_available()
     net, images = _net("small_cnn"), _images(n=5)
     assert Embedder(net, 32).backend == "torch"
-    with pytest.warns(UserWarning, match="torch backend"):
+    with pytest.warns(UserWarning, match="embedding with torch"):
         embedder = Embedder(net, 32, backend="onnx")
     assert embedder.backend == "torch"
     np.testing.assert_allclose(embedder.embed(images), embed_images(net, images), atol=1e-4)
