@@ -50,14 +50,16 @@ $(CHROMIUM):
 setup: $(STAMP) $(CHROMIUM)
 
 # make run: everything a fresh clone needs, each step skipped when its result is already there: the LFW data, the
-# default model (configs/default.toml, the best configuration of docs/results.md), its evaluation, the LFW index
+# pretrained face model (../shared/weights/faces, or downloaded into weights/faces with its SHA-256 checked), the
+# default model (configs/default.toml: that face model as published; README, Results), its evaluation, the LFW index
 # (an incremental rebuild: a no-op when nothing changed), then the web app on http://$(HOST):$(PORT).
 run: $(STAMP)
 	@test -d "$(DOPPELGANGER_DATA_DIR)/lfw" || $(BIN)/doppelganger data download lfw --dest "$(DOPPELGANGER_DATA_DIR)/lfw"
+	@$(BIN)/doppelganger models download face-reidentification-retail-0095
 	@if [ -f $(DEFAULT_RUN)/config.json ]; then \
 		$(BIN)/doppelganger train --resume --out $(DEFAULT_RUN); \
 	else \
-		echo "training the default model ($(DEFAULT_CONFIG)): a few minutes on 2 cores"; \
+		echo "making the default model ($(DEFAULT_CONFIG)): a few minutes on 2 cores, most of them finding the landmarks of every LFW face once"; \
 		$(BIN)/doppelganger train --config $(DEFAULT_CONFIG) --out $(DEFAULT_RUN); \
 	fi
 	@test -f $(DEFAULT_RUN)/eval.json || $(BIN)/doppelganger evaluate $(DEFAULT_RUN) --no-baselines
@@ -77,7 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/peer_compare.py --run $(DEFAULT_RUN) --index $(INDEX_DIR)
 	$(BIN)/python bench/load_test.py --index $(INDEX_DIR)
 	$(BIN)/python bench/faiss_scale.py
-	$(BIN)/python bench/train_scaling.py --config $(DEFAULT_CONFIG)
+	$(BIN)/python bench/train_scaling.py --config configs/imagenet-semihard.toml
 	$(BIN)/python bench/train_speed.py
 
 clean:

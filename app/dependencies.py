@@ -14,7 +14,7 @@ from app.services.rebuilds import RebuildService
 from app.settings import AppSettings
 
 
-def get_settings(request: Request) -> AppSettings:
+def get_app_settings(request: Request) -> AppSettings:
     return request.app.state.settings
 
 

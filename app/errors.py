@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from app.services.matching import IndexNotReadyError
 from index.storage import IndexCorruptError, IndexMissingError, ModelMismatchError
-from model.faces.decode import ImageDecodeError, ImageTooLargeError, UnsupportedImageError
+from model.faces.photo_decode import ImageDecodeError, ImageTooLargeError, UnsupportedImageError
 from model.faces.detector import NoFaceError
 
 log = logging.getLogger("doppelganger")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from model.faces.decode import MAX_BYTES, MAX_PIXELS
+from index.matcher import MAX_K
+from model.faces.photo_decode import MAX_BYTES, MAX_PIXELS
 from model.settings import Settings
 
 
@@ -23,7 +24,8 @@ class AppSettings(Settings):
     max_upload_bytes: int = MAX_BYTES
     max_upload_pixels: int = MAX_PIXELS
     default_k: int = 5
-    max_k: int = 20
+    max_k: int = Field(default=20, ge=1, le=MAX_K)
+    """The most look-alikes a request may ask for: the server's limit, at most the matcher's own ``MAX_K``."""
     gallery_added_dir: Path = Path("galleries/added")
     """People added from the admin page, one folder each (whole photos, faces detected at rebuild)."""
     match_rate_per_minute: float = 60.0

@@ -12,7 +12,7 @@ import json
 
 from starlette.formparsers import MultiPartParser
 from starlette.types import ASGIApp, Receive, Scope, Send
-from model.faces.decode import human_size
+from model.faces.photo_decode import human_size
 
 MULTIPART_OVERHEAD = 64 * 1024
 """Room for the multipart headers and boundaries around the file itself."""

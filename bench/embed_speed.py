@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from model.data.decode import decode_for_model, iter_decoded
+from model.data.batch_decode import decode_for_model, iter_decoded
 from model.data.tasks import dataset_cache, is_closed_set
 from model.evaluation import accuracy, knn_predict, retrieval_metrics
 from model.inference import Embedder, Uint8Input, embed_images, export_onnx, fuse_conv_bn, onnx_available

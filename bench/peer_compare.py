@@ -9,7 +9,7 @@ Accuracy:
   trained without LFW's people).
 - 1-NN accuracy on LFW-62 (people with 20+ images), on the saved split of ``--closed-run``: its test images
   against its training images. The peer embeds the same images.
-Each LFW frame goes through each pipeline's own face crop: ours the LFW crop it trained on, the peer HOG detection
+Each LFW frame goes through each pipeline's own face crop: ours the run's crop (``model.faces.crop``), the peer HOG detection
 (the frame's central box when HOG finds nothing), 5 landmarks and its 150 x 150 chip. The peer's embeddings are
 cached in $DOPPELGANGER_CACHE_DIR/peer-dlib-lfw.npz (embedding LFW with dlib takes minutes).
 
@@ -39,14 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dlib_peer import DlibPipeline  # noqa: E402
 from photos import PHOTOS_DIR, scaled_jpeg  # noqa: E402
 
-from index.build import trained_people  # noqa: E402
+from index.build import aligned_batches, trained_people  # noqa: E402
 from model.data.lfw import image_dir, read_pairs, unseen_pairs  # noqa: E402
 from model.evaluation import knn_predict  # noqa: E402
 from model.evaluation.verification import kfold_verification  # noqa: E402
 from model.inference import Embedder  # noqa: E402
 from model.run import RunDir  # noqa: E402
 from model.settings import get_settings  # noqa: E402
-from model.transforms import preprocess_for  # noqa: E402
+from model.faces.crop import crop_for  # noqa: E402
 
 PHOTOS = ("biden.jpg", "obama.jpg", "sample1.jpg", "obama_partial_face.jpg")
 STAGES_OURS = ("decode", "detect", "crop", "embed", "search", "total")
@@ -56,16 +56,11 @@ STAGES_PEER = ("decode", "detect", "embed", "search", "total")
 # --- embeddings ---------------------------------------------------------------------------------------------------
 
 def ours(run: Path, root: Path, paths: list[str]) -> np.ndarray:
+    """Our embeddings of LFW frames, through the run's own crop (``model.faces.crop``; from the decoded-image cache
+    when it holds them)."""
     embedder = Embedder.from_run(run)
-    preprocess = preprocess_for("lfw", embedder.image_size)
-    out = []
-    for start in range(0, len(paths), 256):
-        batch = []
-        for path in paths[start : start + 256]:
-            with Image.open(root / path) as image:
-                batch.append(preprocess(image))
-        out.append(embedder.embed(np.stack(batch)))
-    return np.concatenate(out)
+    crop = crop_for("lfw", embedder.image_size, RunDir(run).config().backbone)
+    return np.concatenate([embedder.embed(images) for _, images, _ in aligned_batches(root, paths, crop, os.cpu_count() or 1)])
 
 
 def peer_embeddings(peer: DlibPipeline, root: Path, paths: list[str], cache: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """Training speed in one process and in several under torchrun, with the real training command.
 
-    python bench/train_scaling.py [--config configs/default.toml] [--epochs 2] [--nproc 1 2] [--device auto]
+    python bench/train_scaling.py [--config configs/imagenet-semihard.toml] [--epochs 2] [--nproc 1 2] [--device auto]
 
 For each process count N it runs ``doppelganger train --config CONFIG --epochs E`` (under
 ``torchrun --standalone --nproc-per-node N`` when N > 1) into a temporary run directory, then prints, from the
@@ -40,7 +40,7 @@ def train(config: str, epochs: int, nproc: int, device: str, out: Path) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/default.toml", help="the training config to time")
+    parser.add_argument("--config", default="configs/imagenet-semihard.toml", help="the training config to time")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run (the first is not timed)")
     parser.add_argument("--nproc", type=int, nargs="+", default=[1, 2], help="process counts to compare")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

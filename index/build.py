@@ -130,7 +130,7 @@ def photo_batches(root: Path, paths: list[str], crop: Crop, locate: Locate) -> I
 
 def photo_locator() -> Locate:
     """Decode a photo and find its largest face (``NoFaceError`` when there is none)."""
-    from model.faces.decode import load_image
+    from model.faces.photo_decode import load_image
     from model.faces.detector import FaceDetector, select_face
 
     detector = FaceDetector()

@@ -25,7 +25,7 @@ import numpy as np
 from index.calibration import Calibration
 from index.storage import GalleryIndex
 from model.faces.crop import AlignedCrop, FrameCrop, crop_for
-from model.faces.decode import MAX_BYTES, MAX_PIXELS, load_image
+from model.faces.photo_decode import MAX_BYTES, MAX_PIXELS, load_image
 from model.faces.detector import Face, FaceDetector, NoFaceError, select_face
 from model.hashing import file_sha256
 from model.inference import Embedder
@@ -37,6 +37,7 @@ class MatchTimeoutError(RuntimeError):
 
 DEFAULT_K = 5
 MAX_K = 100
+"""The most look-alikes one match returns; a server's own limit (``AppSettings.max_k``) may only be lower."""
 
 
 class Matcher:

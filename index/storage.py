@@ -77,7 +77,7 @@ class Match:
         return float(np.sqrt(max(0.0, 2.0 - 2.0 * self.cosine)))
 
 
-def _mtime(path: Path) -> float:
+def _mtime_or_inf(path: Path) -> float:
     try:
         return path.stat().st_mtime
     except OSError:
@@ -150,10 +150,10 @@ class IndexDir:
         """Remove abandoned staging folders and all but the newest ``KEEP_VERSIONS`` versions (the live one stays)."""
         stale = time.time() - STALE_SECONDS
         for leftover in self.versions.glob(".staging-*"):
-            if _mtime(leftover) < stale:
+            if _mtime_or_inf(leftover) < stale:
                 shutil.rmtree(leftover, ignore_errors=True)
         for leftover in self.path.glob(".CURRENT.*"):
-            if _mtime(leftover) < stale:
+            if _mtime_or_inf(leftover) < stale:
                 leftover.unlink(missing_ok=True)
         names = sorted(p.name for p in self.versions.iterdir() if p.is_dir() and not p.name.startswith("."))
         for old in [n for n in names if n != keep][: max(0, len(names) - KEEP_VERSIONS)]:

@@ -269,7 +269,7 @@ def _register_faces(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
     calibrate.add_argument("--out", default=None, help="template JSON to write (default: model/faces/lfw_template.json)")
     calibrate.add_argument("--threads", type=int, default=1, help="CPU threads for MTCNN (default: 1)")
-    calibrate.set_defaults(func=module_handler("model.faces.calibration"))
+    calibrate.set_defaults(func=module_handler("model.faces.lfw_template"))
     check = faces_sub.add_parser(
         "check",
         help="measure how close aligned crops come to LFW's own frames",

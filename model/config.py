@@ -39,7 +39,7 @@ class TrainConfig:
     loss: str = "contrastive"
     margin: float | None = None
     pairs: str = "batch"
-    miner: str = "batch-hard"
+    miner: str = "semi-hard"
     soft_margin: bool = False
     miner_warmup: int = 0
     k: int = 4

@@ -18,20 +18,20 @@ from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from app.dependencies import get_gallery_admin, get_match_service, get_rebuild_service, get_settings
+from app.dependencies import get_gallery_admin, get_match_service, get_rebuild_service, get_app_settings
 from app.services.gallery_admin import GalleryAdmin, GalleryUploadError
 from app.services.matching import MatchService
 from app.services.rebuilds import RebuildRunningError, RebuildService
 from app.services.served_index import index_status, live_people
 from app.settings import AppSettings
 from app.web import templates
-from model.faces.decode import human_size
+from model.faces.photo_decode import human_size
 
 OFF = "admin is switched off: set DOPPELGANGER_ADMIN_TOKEN to a secret token and restart the server"
 
 
 def require_admin(
-    settings: Annotated[AppSettings, Depends(get_settings)],
+    settings: Annotated[AppSettings, Depends(get_app_settings)],
     authorization: Annotated[str | None, Header(description="Bearer <DOPPELGANGER_ADMIN_TOKEN>")] = None,
 ) -> None:
     token = settings.admin_token.get_secret_value() if settings.admin_token is not None else ""
@@ -50,14 +50,14 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
 
 
 @page_router.get("/admin", response_class=HTMLResponse)
-def admin_page(request: Request, settings: Annotated[AppSettings, Depends(get_settings)]) -> HTMLResponse:
+def admin_page(request: Request, settings: Annotated[AppSettings, Depends(get_app_settings)]) -> HTMLResponse:
     enabled = settings.admin_token is not None and bool(settings.admin_token.get_secret_value())
     return templates.TemplateResponse(request, "admin.html", {"enabled": enabled, "off_message": OFF})
 
 
 @router.get("/status", summary="The served index, the gallery changes, and the rebuild in progress")
 def status(
-    settings: Annotated[AppSettings, Depends(get_settings)],
+    settings: Annotated[AppSettings, Depends(get_app_settings)],
     service: Annotated[MatchService, Depends(get_match_service)],
     rebuilds: Annotated[RebuildService, Depends(get_rebuild_service)],
 ) -> dict[str, Any]:
@@ -103,7 +103,7 @@ async def _read(file: UploadFile, limit: int, what: str) -> bytes:
                413: {"description": "too many files or bytes"}},
 )
 async def add_to_gallery(
-    settings: Annotated[AppSettings, Depends(get_settings)],
+    settings: Annotated[AppSettings, Depends(get_app_settings)],
     gallery: Annotated[GalleryAdmin, Depends(get_gallery_admin)],
     rebuilds: Annotated[RebuildService, Depends(get_rebuild_service)],
     zip: Annotated[UploadFile | None, File(description="a .zip of Person/*.jpg folders")] = None,  # noqa: A002
@@ -134,7 +134,7 @@ async def add_to_gallery(
                "an LFW person is excluded) and start an incremental rebuild")
 def remove_from_gallery(
     person: str,
-    settings: Annotated[AppSettings, Depends(get_settings)],
+    settings: Annotated[AppSettings, Depends(get_app_settings)],
     service: Annotated[MatchService, Depends(get_match_service)],
     gallery: Annotated[GalleryAdmin, Depends(get_gallery_admin)],
     rebuilds: Annotated[RebuildService, Depends(get_rebuild_service)],
@@ -149,6 +149,6 @@ def remove_from_gallery(
 
 @router.get("/people", summary="Every person of the served index with their image count (for the remove form)")
 def people(
-    settings: Annotated[AppSettings, Depends(get_settings)], service: Annotated[MatchService, Depends(get_match_service)]
+    settings: Annotated[AppSettings, Depends(get_app_settings)], service: Annotated[MatchService, Depends(get_match_service)]
 ) -> dict[str, Any]:
     return {"people": [[name, count] for name, count in live_people(service, settings.index_dir)]}

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from app.dependencies import get_match_service, get_settings
+from app.dependencies import get_match_service, get_app_settings
 from app.services.matching import MatchService, MatchTimeoutError
 from app.services.served_index import GalleryImageNotFoundError, gallery_image_file
 from app.settings import AppSettings
-from model.faces.decode import human_size
+from model.faces.photo_decode import human_size
 
 router = APIRouter(tags=["api"])
 
@@ -59,7 +59,7 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
 )
 async def match(
     file: Annotated[UploadFile, File(description="the photo: JPEG, PNG or WebP")],
-    settings: Annotated[AppSettings, Depends(get_settings)],
+    settings: Annotated[AppSettings, Depends(get_app_settings)],
     service: Annotated[MatchService, Depends(get_match_service)],
     k: Annotated[int | None, Query(ge=1, description="matches per face (default and maximum: see /health)")] = None,
     face: Annotated[int | None, Query(ge=0, description="which detected face is the query, 0 = the largest")] = None,
@@ -102,6 +102,6 @@ def gallery_image(image_id: str, service: Annotated[MatchService, Depends(get_ma
 
 @router.get("/health", summary="Whether the model and index are loaded, their sizes and versions")
 def health(
-    settings: Annotated[AppSettings, Depends(get_settings)], service: Annotated[MatchService, Depends(get_match_service)]
+    settings: Annotated[AppSettings, Depends(get_app_settings)], service: Annotated[MatchService, Depends(get_match_service)]
 ) -> dict[str, Any]:
     return service.health() | {"k": {"default": settings.default_k, "max": settings.max_k}}

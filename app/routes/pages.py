@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from app.dependencies import get_settings
+from app.dependencies import get_app_settings
 from app.settings import AppSettings
 from app.web import templates
 
@@ -21,7 +21,7 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse, summary="The look-alike page")
-def index(request: Request, settings: Annotated[AppSettings, Depends(get_settings)]) -> HTMLResponse:
+def index(request: Request, settings: Annotated[AppSettings, Depends(get_app_settings)]) -> HTMLResponse:
     return templates.TemplateResponse(
         request,
         "index.html",

@@ -50,7 +50,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _mtime(path: Path) -> float:
+def _mtime_or_zero(path: Path) -> float:
     try:
         return path.stat().st_mtime
     except OSError:
@@ -99,7 +99,7 @@ class AccuracyDashboard:
     def run_data(self, path: Path, extra: tuple[str, ...] = ()) -> dict[str, Any] | None:
         """One run's part of the dashboard (None without an eval.json), cached per modification times."""
         path = Path(path)
-        key = (extra, *(_mtime(path / name) for name in ("eval.json", "metrics.jsonl", "config.json")))
+        key = (extra, *(_mtime_or_zero(path / name) for name in ("eval.json", "metrics.jsonl", "config.json")))
         with self._lock:
             cached = self._runs.get(str(path))
             if cached is not None and cached[0] == key:

@@ -2,7 +2,7 @@
 
 Added people are stored because the admin asked: ``settings.gallery_added_dir/<Person>/<Person>_0001.jpg``, one
 folder each, the index recording them under the prefix ``added/``. Every photo is decoded first
-(``model.faces.decode.load_image``, with the app's upload limits): what is stored is the decoded image,
+(``model.faces.photo_decode.load_image``, with the app's upload limits): what is stored is the decoded image,
 re-encoded as JPEG without metadata (no EXIF, so no GPS position) and at most ``STORED_SIDE`` pixels on its long
 side. Faces are found at the next rebuild (a photo without a face is reported there and left out).
 
@@ -32,8 +32,8 @@ from typing import Iterable
 from PIL import Image
 
 from index.gallery import IMAGE_SUFFIXES
-from model.faces.decode import ImageDecodeError, load_image
-from model.faces.decode import human_size
+from model.faces.photo_decode import ImageDecodeError, load_image
+from model.faces.photo_decode import human_size
 
 ADDED_PREFIX = "added/"
 EXCLUDED = "excluded_people.json"

@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image
 
 from model.faces.alignment import TEMPLATE_PATH, Template, align_face, apply_transform, face_transform
-from model.faces.calibration import FRAME_CENTRE, deepfunneled_dir, sample_images
-from model.faces.decode import load_image
+from model.faces.lfw_template import FRAME_CENTRE, deepfunneled_dir, sample_images
+from model.faces.photo_decode import load_image
 from model.faces.detector import Face, FaceDetector, nearest_face
 from model.transforms import LFW_FACE_BOX
 

@@ -11,7 +11,7 @@ from app.cli import main as cli_main
 from index.build import build_index
 from index.matcher import Matcher
 from index.storage import ModelMismatchError
-from model.faces.decode import ImageDecodeError
+from model.faces.photo_decode import ImageDecodeError
 from model.faces.detector import NoFaceError
 
 

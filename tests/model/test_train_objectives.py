@@ -107,3 +107,9 @@ def test_every_objective_learns_a_metric(loss: str, miner: str | None, pairs: st
         assert 0.0 <= s["active_fraction"] <= 1.0 and s["spread"] > 0 and s["images_per_second"] > 0
     assert _gap(net, test_x, test_y) > gap_before + 0.1
     assert stats[-1]["neg_dist"] > stats[-1]["pos_dist"]
+
+
+def test_naming_only_the_triplet_loss_gets_the_miner_the_results_recommend() -> None:
+    """Batch-hard collapses on faces (docs/results-notes.md); semi-hard does not, so it is the default miner."""
+    assert TrainConfig(loss="triplet").miner == "semi-hard"
+    assert TrainConfig(loss="triplet").default_run_name() == "lfw20-triplet-semi-hard-mobilenet_v2-d64-s0"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.data.decode import decode_for_model, load_for_model
+from model.data.batch_decode import decode_for_model, load_for_model
 from model.transforms import Preprocess, preprocess_for
 
 
@@ -69,7 +69,7 @@ def test_workers_keep_the_order(files: list[Path]) -> None:
 def test_iter_decoded_yields_chunks_in_order(files: list[Path]) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
-    from model.data.decode import iter_decoded
+    from model.data.batch_decode import iter_decoded
 
     preprocess = preprocess_for("lfw", 32)
     many = files * 5

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from model.faces.alignment import Template, align_face, apply_transform, lfw_template, similarity_transform
-from model.faces.calibration import FRAME_CENTRE
-from model.faces.decode import load_image
+from model.faces.lfw_template import FRAME_CENTRE
+from model.faces.photo_decode import load_image
 from model.faces.detector import Face, FaceDetector, nearest_face
 
 

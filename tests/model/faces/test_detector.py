@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.faces.decode import load_image
+from model.faces.photo_decode import load_image
 from model.faces.detector import Face, FaceDetector, NoFaceError, nearest_face, select_face
 
 PHOTOS = {"biden.jpg": 1, "obama.jpg": 1, "astronaut.png": 1, "sample1.jpg": 3}

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from model.faces.alignment import lfw_template
-from model.faces.calibration import FRAME_CENTRE
-from model.faces.decode import load_image
+from model.faces.lfw_template import FRAME_CENTRE
+from model.faces.photo_decode import load_image
 from model.faces.detector import Face, FaceDetector, NoFaceError, nearest_face
 from model.faces.frame import lfw_frame
 

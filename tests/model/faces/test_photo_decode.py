@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.faces.decode import ImageDecodeError, ImageTooLargeError, UnsupportedImageError, load_image
+from model.faces.photo_decode import ImageDecodeError, ImageTooLargeError, UnsupportedImageError, load_image
 
 
 def _encode(image: Image.Image, format: str, **options) -> bytes:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from model.data.lfw import DatasetMissingError
-from model.faces.decode import load_image
+from model.faces.photo_decode import load_image
 from model.faces.detector import FaceDetector, nearest_face
 from model.transforms import LFW_FRAME
 
