@@ -28,14 +28,13 @@ import sys
 import tempfile
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from model.data.batch_decode import decode_for_model, iter_decoded
+from model.data.batch_decode import decode_chunks, decode_for_model, decoding_pool
 from model.data.tasks import dataset_cache, is_closed_set
 from model.evaluation import accuracy, knn_predict, retrieval_metrics
 from model.inference import Embedder, Uint8Input, embed_images, export_onnx, fuse_conv_bn, onnx_available
@@ -243,7 +242,7 @@ def main() -> None:
         print(f"DCT-scaled decode vs full-size decode: mean abs pixel difference {np.abs(full.astype(int) - fast.astype(int)).mean():.2f} grey levels\n")
         print("| decode | processes | decode img/s | decode + embed img/s |")
         print("|---|---:|---:|---:|")
-        with ProcessPoolExecutor(max_workers=cores) as pool:
+        with decoding_pool(cores) as pool:
             pool.submit(int).result()  # start the workers before timing
             for draft in (False, True):
                 for workers in (1, cores):
@@ -262,9 +261,9 @@ def main() -> None:
             # Overlapped: the pool decodes the next chunks while this process embeds the finished ones.
             for draft, workers, threads in ((False, 1, 1), (False, cores, 1), (False, cores, cores), (True, 1, 1), (True, cores, 1)):
                 overlap = Embedder(net, size, "auto", threads, batch_size=256)
-                with ProcessPoolExecutor(max_workers=workers) as small_pool:
+                with decoding_pool(workers) as small_pool:
                     small_pool.submit(int).result()
-                    run_once = lambda: [overlap.embed(b) for b in iter_decoded(files, preprocess, small_pool, draft=draft, chunk=64)]
+                    run_once = lambda: [overlap.embed(b) for _, b, _ in decode_chunks("", files, preprocess, pool=small_pool, draft=draft, chunk=64)]
                     run_once()
                     total = []
                     for _ in range(args.repeats):

@@ -15,7 +15,6 @@ import os
 import sqlite3
 import time
 import zlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -35,7 +34,8 @@ from model.data.lfw import image_dir, read_pairs
 from model.hashing import file_sha256
 from model.inference import Embedder
 from model.run import RunDir
-from model.data.cache import ImageCache, one_thread
+from model.data.batch_decode import decode_chunks
+from model.data.cache import ImageCache
 from model.faces.crop import AlignedCrop, FrameCrop, crop_for
 from model.faces.detector import Face
 from model.transforms import Preprocess
@@ -70,36 +70,19 @@ class BuildReport:
         return self.embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
 
 
-def _decode_aligned(root: str, paths: list[str], crop: Crop) -> tuple[np.ndarray, dict[str, str]]:
-    out = np.empty((len(paths), crop.size, crop.size, 3), dtype=np.uint8)
-    failed: dict[str, str] = {}
-    for i, path in enumerate(paths):
-        try:
-            with Image.open(os.path.join(root, path)) as image:
-                out[i] = crop(image)
-        except (OSError, ValueError) as error:
-            failed[path] = f"cannot decode: {error}"
-    return out, failed
-
-
 def aligned_batches(root: Path, paths: list[str], crop: Crop, workers: int) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
-    """Model inputs of LFW-style face frames, ``BATCH`` at a time, cropped by ``workers`` processes ahead of use.
+    """Model inputs of LFW-style face frames, ``BATCH`` at a time, cropped by ``workers`` processes ahead of use
+    (``model.data.batch_decode``); files that do not decode are reported ("cannot decode: ..."), not raised.
 
     When ``root`` is LFW's own image folder and the decoded-image cache (``model.data.cache``) already holds these
     images with this crop (``doppelganger evaluate`` and training build it), they come from there."""
     cached = _cached_lfw(root, paths, crop)
-    chunks = [paths[i : i + BATCH] for i in range(0, len(paths), BATCH)]
     if cached is not None:
-        for chunk in chunks:
+        for start in range(0, len(paths), BATCH):
+            chunk = paths[start : start + BATCH]
             yield chunk, cached.take(chunk), {}
         return
-    if workers <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            yield (chunk, *_decode_aligned(str(root), chunk, crop))
-        return
-    with ProcessPoolExecutor(max_workers=workers, initializer=one_thread) as pool:
-        for chunk, (images, failed) in zip(chunks, pool.map(_decode_aligned, [str(root)] * len(chunks), chunks, [crop] * len(chunks))):
-            yield chunk, images, failed
+    yield from decode_chunks(root, paths, crop, max(1, workers), chunk=BATCH, skip_failures=True)
 
 
 def _cached_lfw(root: Path, paths: list[str], crop: Crop) -> ImageCache | None:

@@ -10,32 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
+from model.data.batch_decode import decode_chunks
 from model.transforms import Preprocess
 
 _CHUNK = 256
-
-
-def _decode_chunk(root: str, paths: list[str], preprocess) -> np.ndarray:
-    out = np.empty((len(paths), preprocess.size, preprocess.size, 3), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        with Image.open(os.path.join(root, path)) as image:
-            out[i] = preprocess(image)
-    return out
-
-
-def one_thread() -> None:
-    """Initialiser of decoding processes: one PyTorch thread each (a crop may run a face detector), so that the
-    processes share the cores instead of each starting a thread per core."""
-    import torch
-
-    torch.set_num_threads(1)
 
 
 class ImageCache:
@@ -97,19 +80,13 @@ class ImageCache:
 
     @staticmethod
     def _decode(root: Path, paths: list[str], preprocess: Preprocess, desc: str) -> np.ndarray:
+        """Every image of ``paths`` under ``root``, decoded by a process per core; a file that does not decode
+        fails the build (the cache must hold every image)."""
         out = np.empty((len(paths), preprocess.size, preprocess.size, 3), dtype=np.uint8)
-        chunks = [(i, paths[i : i + _CHUNK]) for i in range(0, len(paths), _CHUNK)]
-        workers = min(os.cpu_count() or 1, max(1, len(chunks)))
+        start = 0
         with tqdm(total=len(paths), desc=desc, unit="img") as bar:
-            if workers == 1:
-                for start, chunk in chunks:
-                    out[start : start + len(chunk)] = _decode_chunk(str(root), chunk, preprocess)
-                    bar.update(len(chunk))
-            else:
-                with ProcessPoolExecutor(max_workers=workers, initializer=one_thread) as pool:
-                    futures = [(start, pool.submit(_decode_chunk, str(root), chunk, preprocess)) for start, chunk in chunks]
-                    for start, future in futures:
-                        block = future.result()
-                        out[start : start + len(block)] = block
-                        bar.update(len(block))
+            for chunk, images, _ in decode_chunks(root, paths, preprocess, chunk=_CHUNK):
+                out[start : start + len(chunk)] = images
+                start += len(chunk)
+                bar.update(len(chunk))
         return out

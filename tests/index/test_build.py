@@ -113,6 +113,7 @@ def test_unreadable_files_are_skipped_with_their_reason(world) -> None:
     (gallery / "Ada_Lovelace" / "broken.jpg").write_bytes(b"not a jpeg at all")
     report = build_index(run.path, [GallerySource(gallery, "aligned")], out, lfw_dir, progress=False)
     assert report.count == 72 and list(report.skipped) == ["Ada_Lovelace/broken.jpg"]
+    assert report.skipped["Ada_Lovelace/broken.jpg"].startswith("cannot decode: ")
 
 
 def test_a_photo_gallery_goes_through_the_face_crop_and_skips_faceless_photos(world, tmp_path: Path) -> None:

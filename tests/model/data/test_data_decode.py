@@ -1,4 +1,5 @@
-"""decode_for_model: by default exactly the cache's preprocessing; JPEGs decoded at reduced size come close; order."""
+"""decode_chunks / decode_for_model: by default exactly the cache's preprocessing; JPEGs decoded at reduced size come
+close; order; undecodable files raise or are reported."""
 
 from __future__ import annotations
 
@@ -66,14 +67,53 @@ def test_workers_keep_the_order(files: list[Path]) -> None:
     assert decode_for_model([], preprocess).shape == (0, 32, 32, 3)
 
 
-def test_iter_decoded_yields_chunks_in_order(files: list[Path]) -> None:
-    from concurrent.futures import ProcessPoolExecutor
-
-    from model.data.batch_decode import iter_decoded
+def test_decode_chunks_yields_chunks_in_order(files: list[Path]) -> None:
+    from model.data.batch_decode import decode_chunks, decoding_pool
 
     preprocess = preprocess_for("lfw", 32)
-    many = files * 5
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        blocks = list(iter_decoded(many, preprocess, pool, chunk=8))
-    assert [len(b) for b in blocks] == [8, 8, 8, 8, 3]
-    np.testing.assert_array_equal(np.concatenate(blocks), decode_for_model(many, preprocess, workers=1))
+    many = [p.name for p in files] * 5
+    root = files[0].parent
+    with decoding_pool(2) as pool:
+        blocks = list(decode_chunks(root, many, preprocess, pool=pool, chunk=8))
+    assert [len(paths) for paths, _, _ in blocks] == [8, 8, 8, 8, 3]
+    assert [p for paths, _, _ in blocks for p in paths] == many
+    assert all(failed == {} for _, _, failed in blocks)
+    expected = decode_for_model([root / p for p in many], preprocess, workers=1)
+    np.testing.assert_array_equal(np.concatenate([images for _, images, _ in blocks]), expected)
+    # Its own pool of processes gives the same.
+    own = np.concatenate([images for _, images, _ in decode_chunks(root, many, preprocess, 2, chunk=8)])
+    np.testing.assert_array_equal(own, expected)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_undecodable_files_raise_or_are_reported(files: list[Path], workers: int) -> None:
+    from model.data.batch_decode import decode_chunks
+
+    root = files[0].parent
+    (root / "broken.jpg").write_bytes(b"not an image")
+    paths = [files[0].name, "broken.jpg", "missing.jpg", files[1].name] * 2
+    preprocess = Preprocess(size=16)
+    with pytest.raises(OSError):
+        list(decode_chunks(root, paths, preprocess, workers, chunk=4))
+    blocks = list(decode_chunks(root, paths, preprocess, workers, chunk=4, skip_failures=True))
+    failed = {path: reason for _, _, f in blocks for path, reason in f.items()}
+    assert set(failed) == {"broken.jpg", "missing.jpg"}
+    assert all(reason.startswith("cannot decode: ") for reason in failed.values())
+    images = np.concatenate([images for _, images, _ in blocks])
+    with Image.open(files[1]) as image:
+        np.testing.assert_array_equal(images[3], preprocess(image))
+
+
+def test_draft_needs_a_preprocess(files: list[Path]) -> None:
+    from model.data.batch_decode import decode_chunks
+
+    class Crop:
+        size, tag = 16, "toy"
+
+        def __call__(self, image: Image.Image) -> np.ndarray:
+            return np.zeros((16, 16, 3), dtype=np.uint8)
+
+    with pytest.raises(TypeError):
+        list(decode_chunks(files[0].parent, [files[0].name], Crop(), draft=True))
+    paths, images, failed = next(decode_chunks(files[0].parent, [files[0].name], Crop()))
+    assert paths == [files[0].name] and images.shape == (1, 16, 16, 3) and failed == {}
