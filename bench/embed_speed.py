@@ -35,12 +35,13 @@ import numpy as np
 import torch
 
 from model.data.batch_decode import decode_chunks, decode_for_model, decoding_pool
+from model.data.image_set import ImageSet
 from model.data.tasks import dataset_cache, is_closed_set
 from model.evaluation import accuracy, knn_predict, retrieval_metrics
 from model.inference import Embedder, Uint8Input, embed_images, export_onnx, fuse_conv_bn, onnx_available
 from model.run import RunDir
 from model.settings import get_settings
-from model.transforms import preprocess_for
+from model.transforms import Preprocess, preprocess_for
 
 Embed = Callable[[np.ndarray], np.ndarray]
 
@@ -138,14 +139,18 @@ def onnx_embed(model: bytes, threads: int, batch: int) -> Embed:
     return embed
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", nargs="?", type=Path, help="a run directory (default: the newest closed-set LFW run)")
     parser.add_argument("--images", type=int, default=2048, help="cached images per timed pass")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per option (the median is shown)")
     parser.add_argument("--files", type=int, default=1024, help="JPEG files per end-to-end pass")
     parser.add_argument("--skip", nargs="*", default=[], choices=["speed", "accuracy", "decode"], help="tables to leave out")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     cores = os.cpu_count() or 1
     run = RunDir(args.run_dir or default_run())
     config = run.config()
@@ -157,14 +162,49 @@ def main() -> None:
     rng = np.random.default_rng(0)
     sample = cache.take([cache.paths[i] for i in np.sort(rng.choice(len(cache.paths), min(args.images, len(cache.paths)), replace=False))])
     net = run.load_model()
+    print_header(run, sample, cores, args.repeats)
+    options = embedding_options(run, net, cache.take(train.paths[:256]) if onnx_available() else None, cores)
+    embedders = speed_table(options, sample, args.repeats, cores, timing="speed" not in args.skip)
+    torch.set_num_threads(cores)
+    if "accuracy" not in args.skip:
+        accuracy_table(embedders, cache.take(train.paths), cache.take(test.paths), train, test, closed)
+    if "decode" not in args.skip:
+        files = [str(train.root / p) for p in (train.paths + test.paths)[: args.files]]
+        preprocess = preprocess_for(config.dataset, config.image_size)
+        embedder = Embedder(net, config.image_size, "auto", cores, batch_size=256)
+        decode_tables(files, preprocess, net, embedder, cores, args.repeats)
+        if "accuracy" not in args.skip:
+            decode_accuracy(preprocess, embedder, train, test, closed)
+
+
+def metric_name(closed: bool) -> str:
+    return "1-NN accuracy" if closed else "P@1 within test"
+
+
+def split_score(closed: bool, train: ImageSet, test: ImageSet, test_x: np.ndarray, embed_train: Callable[[], np.ndarray]) -> float:
+    """The run's test metric: closed sets, 1-NN accuracy against the training images (``embed_train()``); open
+    sets, P@1 within the test images."""
+    if closed:
+        return accuracy(test.labels, knn_predict(embed_train(), train.labels, test_x, k=1))
+    return retrieval_metrics(test_x, test.labels)["p_at_1"]
+
+
+def print_header(run: RunDir, sample: np.ndarray, cores: int, repeats: int) -> None:
+    """The run, the machine and the library versions the figures are for."""
+    config = run.config()
     size = config.image_size
     print(f"run {run.path} ({config.backbone}, dim {config.dim}, {size}x{size}); {cores} cores; torch {torch.__version__}", end="")
     if onnx_available():
         import onnxruntime
 
         print(f", onnxruntime {onnxruntime.__version__}", end="")
-    print(f"\n{len(sample)} cached images per pass, median of {args.repeats} passes after a warm-up\n")
+    print(f"\n{len(sample)} cached images per pass, median of {repeats} passes after a warm-up\n")
 
+
+def embedding_options(run: RunDir, net: torch.nn.Module, calibration: np.ndarray | None, cores: int) -> list[tuple[str, str, Callable[[], Embed]]]:
+    """The options to time, as (name, accuracy group, factory of the embedding function); the ONNX ones when
+    ONNX Runtime is installed (``calibration``: the images the static int8 quantisation is calibrated on)."""
+    size = run.config().image_size
     fx = fuse_conv_bn(net)
     net_cl = run.load_model().to(memory_format=torch.channels_last)
     options: list[tuple[str, str, Callable[[], Embed]]] = [  # (name, accuracy group, factory)
@@ -180,111 +220,122 @@ def main() -> None:
         ("TorchScript trace + freeze", "jit", lambda: batched(jit_frozen(net, size, False), 256, cores, uint8=True)),
         ("TorchScript trace + optimize_for_inference", "jit_ofi", lambda: batched(jit_frozen(net, size, True), 256, cores, uint8=True)),
     ]
-    if onnx_available():
-        fp32 = export_onnx(net, size)
-        calibration = cache.take(train.paths[:256])
-        options += [
-            ("ONNX Runtime fp32 (Embedder onnx)", "onnx", lambda: Embedder(net, size, "onnx", cores, batch_size=256).embed),
-            ("  same, 1 thread", "onnx", lambda: onnx_embed(fp32, 1, 256)),
-            ("  same, batch 64", "onnx", lambda: onnx_embed(fp32, cores, 64)),
-            ("  same, batch 512", "onnx", lambda: onnx_embed(fp32, cores, 512)),
-            ("ONNX Runtime int8, static QDQ per channel", "int8_static", lambda: onnx_embed(onnx_int8(net, size, calibration, True), cores, 256)),
-            ("ONNX Runtime int8, dynamic", "int8_dynamic", lambda: onnx_embed(onnx_int8(net, size, calibration, False), cores, 256)),
-        ]
-    else:
+    if calibration is None:
         print("onnxruntime or onnx is not installed: ONNX rows skipped\n")
+        return options
+    fp32 = export_onnx(net, size)
+    return options + [
+        ("ONNX Runtime fp32 (Embedder onnx)", "onnx", lambda: Embedder(net, size, "onnx", cores, batch_size=256).embed),
+        ("  same, 1 thread", "onnx", lambda: onnx_embed(fp32, 1, 256)),
+        ("  same, batch 64", "onnx", lambda: onnx_embed(fp32, cores, 64)),
+        ("  same, batch 512", "onnx", lambda: onnx_embed(fp32, cores, 512)),
+        ("ONNX Runtime int8, static QDQ per channel", "int8_static", lambda: onnx_embed(onnx_int8(net, size, calibration, True), cores, 256)),
+        ("ONNX Runtime int8, dynamic", "int8_dynamic", lambda: onnx_embed(onnx_int8(net, size, calibration, False), cores, 256)),
+    ]
 
+
+def speed_table(options: list[tuple[str, str, Callable[[], Embed]]], sample: np.ndarray, repeats: int, cores: int, timing: bool) -> dict[str, Embed]:
+    """Table 1: the images per second of each option on ``sample`` (when ``timing``). Returns the first embedding
+    function of each accuracy group."""
     embedders: dict[str, Embed] = {}
-    if "speed" not in args.skip:
+    if timing:
         print("| option | threads | batch | img/s | vs old |")
         print("|---|---:|---:|---:|---:|")
         baseline = None
     for name, group, factory in options:
         embed = factory()
         embedders.setdefault(group, embed)
-        if "speed" in args.skip:
+        if not timing:
             continue
-        rate = timed(embed, sample, args.repeats)
+        rate = timed(embed, sample, repeats)
         baseline = baseline or rate
         threads = 1 if "1 thread" in name else cores
         batch = 64 if "batch 64" in name else 512 if "batch 512" in name else 256
         print(f"| {name} | {threads} | {batch} | {rate:.0f} | {rate / baseline:.2f}x |", flush=True)
-    torch.set_num_threads(cores)
+    return embedders
 
-    if "accuracy" not in args.skip:
-        train_images, test_images = cache.take(train.paths), cache.take(test.paths)
-        metric = "1-NN accuracy" if closed else "P@1 within test"
-        print(f"\nAccuracy on the test split ({len(test)} images; gallery: {len(train)} training images)\n")
-        print(f"| option | {metric} | difference (points) | max abs embedding difference |")
-        print("|---|---:|---:|---:|")
-        reference = None
-        for group, embed in embedders.items():
-            test_x = embed(test_images)
-            if closed:
-                score = accuracy(test.labels, knn_predict(embed(train_images), train.labels, test_x, k=1))
-            else:
-                score = retrieval_metrics(test_x, test.labels)["p_at_1"]
-            if reference is None:
-                reference = (score, test_x)
-            diff = np.abs(test_x - reference[1]).max()
-            print(f"| {group} | {100 * score:.2f} | {100 * (score - reference[0]):+.2f} | {diff:.1e} |", flush=True)
 
-    if "decode" not in args.skip:
-        files = [str(train.root / p) for p in (train.paths + test.paths)[: args.files]]
-        preprocess = preprocess_for(config.dataset, size)
-        embedder = Embedder(net, size, "auto", cores, batch_size=256)
-        print(f"\nIndex build, end to end: {len(files)} JPEG files (read once before timing, so from the page cache), "
-              f"embedded with {embedder!r}\n")
-        for path in files:
-            Path(path).read_bytes()
-        full = decode_for_model(files, preprocess, workers=1, draft=False)
-        fast = decode_for_model(files, preprocess, workers=1, draft=True)
-        print(f"DCT-scaled decode vs full-size decode: mean abs pixel difference {np.abs(full.astype(int) - fast.astype(int)).mean():.2f} grey levels\n")
-        print("| decode | processes | decode img/s | decode + embed img/s |")
-        print("|---|---:|---:|---:|")
-        with decoding_pool(cores) as pool:
-            pool.submit(int).result()  # start the workers before timing
-            for draft in (False, True):
-                for workers in (1, cores):
-                    decode = lambda: decode_for_model(files, preprocess, workers=workers, draft=draft, pool=pool if workers > 1 else None)
-                    decode()
-                    seconds, total = [], []
-                    for _ in range(args.repeats):
-                        start = time.perf_counter()
-                        images = decode()
-                        middle = time.perf_counter()
-                        embedder.embed(images)
-                        seconds.append(middle - start)
-                        total.append(time.perf_counter() - start)
-                    label = "DCT-scaled (Image.draft)" if draft else "full size"
-                    print(f"| {label} | {workers} | {len(files) / statistics.median(seconds):.0f} | {len(files) / statistics.median(total):.0f} |", flush=True)
-            # Overlapped: the pool decodes the next chunks while this process embeds the finished ones.
-            for draft, workers, threads in ((False, 1, 1), (False, cores, 1), (False, cores, cores), (True, 1, 1), (True, cores, 1)):
-                overlap = Embedder(net, size, "auto", threads, batch_size=256)
-                with decoding_pool(workers) as small_pool:
-                    small_pool.submit(int).result()
-                    run_once = lambda: [overlap.embed(b) for _, b, _ in decode_chunks("", files, preprocess, pool=small_pool, draft=draft, chunk=64)]
-                    run_once()
-                    total = []
-                    for _ in range(args.repeats):
-                        start = time.perf_counter()
-                        run_once()
-                        total.append(time.perf_counter() - start)
-                label = "DCT-scaled" if draft else "full size"
-                print(f"| {label}, overlapped with embedding ({threads} thread{'s' if threads > 1 else ''}) | {workers} | | "
-                      f"{len(files) / statistics.median(total):.0f} |", flush=True)
-        if "accuracy" not in args.skip:
-            train_files = [str(train.root / p) for p in train.paths]
-            test_files = [str(test.root / p) for p in test.paths]
-            for draft in (False, True):
-                test_x = embedder.embed(decode_for_model(test_files, preprocess, draft=draft))
-                train_x = embedder.embed(decode_for_model(train_files, preprocess, draft=draft))
-                if closed:
-                    score = accuracy(test.labels, knn_predict(train_x, train.labels, test_x, k=1))
-                else:
-                    score = retrieval_metrics(test_x, test.labels)["p_at_1"]
-                print(f"\n{metric} with {'DCT-scaled' if draft else 'full-size'} decoding of every image: {100 * score:.2f}", end="")
-            print()
+def accuracy_table(
+    embedders: dict[str, Embed], train_images: np.ndarray, test_images: np.ndarray, train: ImageSet, test: ImageSet, closed: bool
+) -> None:
+    """Table 2: each group's test metric, its difference from the first group (eager float32), and the largest
+    difference of any embedding coordinate from it."""
+    print(f"\nAccuracy on the test split ({len(test)} images; gallery: {len(train)} training images)\n")
+    print(f"| option | {metric_name(closed)} | difference (points) | max abs embedding difference |")
+    print("|---|---:|---:|---:|")
+    reference = None
+    for group, embed in embedders.items():
+        test_x = embed(test_images)
+        score = split_score(closed, train, test, test_x, lambda: embed(train_images))
+        if reference is None:
+            reference = (score, test_x)
+        diff = np.abs(test_x - reference[1]).max()
+        print(f"| {group} | {100 * score:.2f} | {100 * (score - reference[0]):+.2f} | {diff:.1e} |", flush=True)
+
+
+def decode_tables(files: list[str], preprocess: Preprocess, net: torch.nn.Module, embedder: Embedder, cores: int, repeats: int) -> None:
+    """Table 3: decoding (full size or DCT-scaled) and embedding ``files`` end to end, then or overlapped."""
+    print(f"\nIndex build, end to end: {len(files)} JPEG files (read once before timing, so from the page cache), "
+          f"embedded with {embedder!r}\n")
+    for path in files:
+        Path(path).read_bytes()
+    full = decode_for_model(files, preprocess, workers=1, draft=False)
+    fast = decode_for_model(files, preprocess, workers=1, draft=True)
+    print(f"DCT-scaled decode vs full-size decode: mean abs pixel difference {np.abs(full.astype(int) - fast.astype(int)).mean():.2f} grey levels\n")
+    print("| decode | processes | decode img/s | decode + embed img/s |")
+    print("|---|---:|---:|---:|")
+    decode_then_embed_rows(files, preprocess, embedder, cores, repeats)
+    overlapped_rows(files, preprocess, net, cores, repeats)
+
+
+def decode_then_embed_rows(files: list[str], preprocess: Preprocess, embedder: Embedder, cores: int, repeats: int) -> None:
+    """Rows of table 3: decode every file (in this process or a pool), then embed them all."""
+    with decoding_pool(cores) as pool:
+        pool.submit(int).result()  # start the workers before timing
+        for draft in (False, True):
+            for workers in (1, cores):
+                decode = lambda: decode_for_model(files, preprocess, workers=workers, draft=draft, pool=pool if workers > 1 else None)
+                decode()
+                seconds, total = [], []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    images = decode()
+                    middle = time.perf_counter()
+                    embedder.embed(images)
+                    seconds.append(middle - start)
+                    total.append(time.perf_counter() - start)
+                label = "DCT-scaled (Image.draft)" if draft else "full size"
+                print(f"| {label} | {workers} | {len(files) / statistics.median(seconds):.0f} | {len(files) / statistics.median(total):.0f} |", flush=True)
+
+
+def overlapped_rows(files: list[str], preprocess: Preprocess, net: torch.nn.Module, cores: int, repeats: int) -> None:
+    """Rows of table 3: the pool decodes the next chunks while this process embeds the finished ones."""
+    for draft, workers, threads in ((False, 1, 1), (False, cores, 1), (False, cores, cores), (True, 1, 1), (True, cores, 1)):
+        overlap = Embedder(net, preprocess.size, "auto", threads, batch_size=256)
+        with decoding_pool(workers) as small_pool:
+            small_pool.submit(int).result()
+            run_once = lambda: [overlap.embed(b) for _, b, _ in decode_chunks("", files, preprocess, pool=small_pool, draft=draft, chunk=64)]
+            run_once()
+            total = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run_once()
+                total.append(time.perf_counter() - start)
+        label = "DCT-scaled" if draft else "full size"
+        print(f"| {label}, overlapped with embedding ({threads} thread{'s' if threads > 1 else ''}) | {workers} | | "
+              f"{len(files) / statistics.median(total):.0f} |", flush=True)
+
+
+def decode_accuracy(preprocess: Preprocess, embedder: Embedder, train: ImageSet, test: ImageSet, closed: bool) -> None:
+    """The test metric when every image is decoded at full size, and when DCT-scaled."""
+    train_files = [str(train.root / p) for p in train.paths]
+    test_files = [str(test.root / p) for p in test.paths]
+    for draft in (False, True):
+        test_x = embedder.embed(decode_for_model(test_files, preprocess, draft=draft))
+        train_x = embedder.embed(decode_for_model(train_files, preprocess, draft=draft))
+        score = split_score(closed, train, test, test_x, lambda: train_x)
+        print(f"\n{metric_name(closed)} with {'DCT-scaled' if draft else 'full-size'} decoding of every image: {100 * score:.2f}", end="")
+    print()
 
 
 if __name__ == "__main__":

@@ -219,6 +219,10 @@ def source_prefix(path: str, prefixes: Iterable[str]) -> str | None:
     return max((p for p in prefixes if path.startswith(p)), key=len, default=None)
 
 
+Source = tuple[GallerySource, str, list[GalleryImage]]
+"""One gallery source as a build sees it: the source, its kind (``aligned`` or ``photos``) and its images."""
+
+
 def build_index(
     run_dir: Path,
     galleries: Sequence[GallerySource] | Path,
@@ -240,6 +244,76 @@ def build_index(
     (default: the largest face MTCNN finds).
     """
     started = time.perf_counter()
+    galleries = checked_galleries(galleries)
+    run, checkpoint = lfw_trained_run(run_dir)
+    model_hash = file_sha256(checkpoint)
+    excluded = set(exclude_people)
+    sources = scan_sources(galleries, excluded)
+    workers = workers or (os.cpu_count() or 1)
+    embedder = embedder or Embedder.from_run(run.path)
+
+    store = IndexDir(index_dir)
+    _, previous, old_ids, old_vectors, old_records = _previous_version(store)
+    reusable = reusable_embeddings(previous, old_records, old_vectors, sources, model_hash, embedder.dim, full)
+    next_id = int(old_ids.max()) + 1 if previous is not None and len(old_ids) else 0
+    previous_paths = {record.path for record in old_records} if previous is not None else set()
+    records, vectors, pending = keep_unchanged_images(sources, reusable, model_hash)
+    kept_count = len(records)
+
+    crop = crop_for("lfw", embedder.image_size, run.config().backbone)
+    embed_started = time.perf_counter()
+    skipped = embed_pending(pending, crop, embedder, workers, locate, model_hash, next_id, records, vectors, progress, on_progress)
+    embed_seconds = time.perf_counter() - embed_started
+    if not records:
+        example = next(iter(skipped.items()), ("-", "the galleries hold no images"))
+        raise ValueError(f"no gallery image could be embedded: {len(skipped)} skipped, for example {example[0]}: {example[1]}")
+
+    if is_up_to_date(previous, full, kept_count, records, previous_paths, factory, sources):
+        return BuildReport(
+            version=previous.version, count=len(records), embedded=0, kept=kept_count, removed=0, skipped=skipped,
+            seconds=time.perf_counter() - started, up_to_date=True,
+        )
+    if previous is not None and previous.model_hash == model_hash and previous.calibration and not full:
+        calibration = previous.calibration
+    else:
+        calibration = lfw_calibration(run, embedder, lfw_dir, workers).to_dict()
+
+    order = np.argsort([r.id for r in records], kind="stable")
+    records = [records[i] for i in order]
+    matrix = np.stack(vectors)[order].astype(np.float32)
+    calibration = gallery_calibration(Calibration.from_dict(calibration), records, matrix, trained_people(run))
+    current_paths = {image.path for _, _, images in sources for image in images}
+    report = BuildReport(
+        version="", count=len(records), embedded=len(records) - kept_count, kept=kept_count,
+        removed=len(previous_paths - current_paths), skipped=skipped, embed_seconds=embed_seconds,
+    )
+    report.seconds = time.perf_counter() - started
+    manifest = new_manifest(run, embedder, model_hash, factory, sources, matrix, calibration, report, excluded)
+    report.version = store.publish(manifest, records, matrix).name
+    return report
+
+
+def new_manifest(
+    run: RunDir, embedder: Embedder, model_hash: str, factory: str, sources: list[Source], matrix: np.ndarray,
+    calibration: dict, report: BuildReport, excluded: set[str],
+) -> Manifest:
+    """The manifest of the version being published: the model, the index factory, the galleries, the calibration
+    and the build's figures (``report``)."""
+    manifest = Manifest(
+        model_hash=model_hash, model_run=str(run.path), dim=int(matrix.shape[1]), image_size=embedder.image_size,
+        count=len(matrix), factory=factory, galleries=[g.to_dict(kind) for g, kind, _ in sources],
+        built_at="", build_seconds=0.0, calibration=calibration,
+    )
+    manifest.build_seconds = round(report.seconds, 3)
+    manifest.stats = {
+        "embedded": report.embedded, "kept": report.kept, "removed": report.removed, "skipped": len(report.skipped),
+        "images_per_second": round(report.images_per_second, 1), "excluded_people": sorted(excluded),
+    }
+    return manifest
+
+
+def checked_galleries(galleries: Sequence[GallerySource] | Path) -> Sequence[GallerySource]:
+    """The gallery sources (a single folder becomes one source); one or more, with distinct prefixes and known kinds."""
     if isinstance(galleries, (str, Path)):
         galleries = [GallerySource(Path(galleries))]
     prefixes = [g.prefix for g in galleries]
@@ -248,6 +322,11 @@ def build_index(
     for gallery in galleries:
         if gallery.kind not in GALLERY_KINDS:
             raise ValueError(f"gallery kind {gallery.kind!r} is not one of {', '.join(GALLERY_KINDS)}")
+    return galleries
+
+
+def lfw_trained_run(run_dir: Path) -> tuple[RunDir, Path]:
+    """The run and its best checkpoint; an error unless it holds a model trained on LFW."""
     run = RunDir(run_dir)
     checkpoint = run.checkpoint("best")
     if not run.exists() or not checkpoint.exists():
@@ -255,34 +334,45 @@ def build_index(
     config = run.config()
     if config.dataset != "lfw":
         raise ValueError(f"{run.path} was trained on {config.dataset}; a face index needs a model trained on LFW")
-    model_hash = file_sha256(checkpoint)
-    excluded = set(exclude_people)
-    sources: list[tuple[GallerySource, str, list[GalleryImage]]] = []
+    return run, checkpoint
+
+
+def scan_sources(galleries: Sequence[GallerySource], excluded: set[str]) -> list[Source]:
+    """Every gallery's images (without the ``excluded`` people), recorded under its prefix, and its kind (``auto``
+    detected from the images)."""
+    sources: list[Source] = []
     for gallery in galleries:
         found = [image for image in scan_gallery(Path(gallery.root)) if image.person not in excluded]
         kind = gallery.kind if gallery.kind != "auto" else (detect_kind(Path(gallery.root), found) if found else "aligned")
         sources.append((gallery, kind, [GalleryImage(i.person, gallery.prefix + i.path, i.content_hash) for i in found]))
-    workers = workers or (os.cpu_count() or 1)
-    embedder = embedder or Embedder.from_run(run.path)
+    return sources
 
-    store = IndexDir(index_dir)
-    previous_folder, previous, old_ids, old_vectors, old_records = _previous_version(store)
+
+def reusable_embeddings(
+    previous: Manifest | None, old_records: list[ImageRecord] | None, old_vectors: np.ndarray | None,
+    sources: list[Source], model_hash: str, dim: int, full: bool,
+) -> dict[tuple[str, str], tuple[int, np.ndarray]]:
+    """The previous version's ``{(path, content hash): (id, embedding)}`` that this build may keep: none for a
+    ``full`` build or another model, and none of a source whose kind changed (aligned <-> photos crop an image
+    differently)."""
     reusable: dict[tuple[str, str], tuple[int, np.ndarray]] = {}
-    next_id, previous_paths = 0, set()
-    if previous is not None:
-        next_id = int(old_ids.max()) + 1 if len(old_ids) else 0
-        previous_paths = {record.path for record in old_records}
-        # A source whose kind changed (aligned <-> photos) crops its images differently: embed them again.
-        unchanged = {(g["prefix"], g["kind"]) for g in previous.galleries}
-        stable = [g.prefix for g, kind, _ in sources if (g.prefix, kind) in unchanged]
-        if not full and previous.model_hash == model_hash and previous.dim == embedder.dim:
-            for record, vector in zip(old_records, old_vectors):
-                if source_prefix(record.path, [g.prefix for g, _, _ in sources]) in stable:
-                    reusable[(record.path, record.content_hash)] = (record.id, vector)
+    if previous is None or full or previous.model_hash != model_hash or previous.dim != dim:
+        return reusable
+    unchanged = {(g["prefix"], g["kind"]) for g in previous.galleries}
+    stable = [g.prefix for g, kind, _ in sources if (g.prefix, kind) in unchanged]
+    for record, vector in zip(old_records, old_vectors):
+        if source_prefix(record.path, [g.prefix for g, _, _ in sources]) in stable:
+            reusable[(record.path, record.content_hash)] = (record.id, vector)
+    return reusable
 
+
+def keep_unchanged_images(
+    sources: list[Source], reusable: dict[tuple[str, str], tuple[int, np.ndarray]], model_hash: str
+) -> tuple[list[ImageRecord], list[np.ndarray], list[Source]]:
+    """The records and embeddings kept from the previous version, and per source the images still to embed."""
     records: list[ImageRecord] = []
     vectors: list[np.ndarray] = []
-    pending: list[tuple[GallerySource, str, list[GalleryImage]]] = []
+    pending: list[Source] = []
     for gallery, kind, images in sources:
         todo = []
         for image in images:
@@ -293,13 +383,20 @@ def build_index(
                 records.append(ImageRecord(kept[0], image.person, image.path, image.content_hash, model_hash))
                 vectors.append(kept[1])
         pending.append((gallery, kind, todo))
-    kept_count = len(records)
-    total = sum(len(todo) for _, _, todo in pending)
+    return records, vectors, pending
 
-    crop = crop_for("lfw", embedder.image_size, config.backbone)
+
+def embed_pending(
+    pending: list[Source], crop: Crop, embedder: Embedder, workers: int, locate: Locate | None, model_hash: str,
+    next_id: int, records: list[ImageRecord], vectors: list[np.ndarray], progress: bool,
+    on_progress: Callable[[int, int], None] | None,
+) -> dict[str, str]:
+    """Embed the images still to embed, appending their records (new ids from ``next_id``) and embeddings to
+    ``records`` and ``vectors``: face frames through ``aligned_batches``, whole photos through ``photo_batches``
+    (``locate``, by default ``photo_locator()``). Returns the images skipped, with the reason."""
+    total = sum(len(todo) for _, _, todo in pending)
     skipped: dict[str, str] = {}
     done = 0
-    embed_started = time.perf_counter()
     with tqdm(total=total, desc="embedding", unit="img", disable=not progress) as bar:
         for gallery, kind, todo in pending:
             by_path = {image.path[len(gallery.prefix):]: image for image in todo}
@@ -323,49 +420,20 @@ def build_index(
                 done += len(chunk)
                 if on_progress is not None:
                     on_progress(done, total)
-    embed_seconds = time.perf_counter() - embed_started
-    if not records:
-        example = next(iter(skipped.items()), ("-", "the galleries hold no images"))
-        raise ValueError(f"no gallery image could be embedded: {len(skipped)} skipped, for example {example[0]}: {example[1]}")
+    return skipped
 
-    unchanged = (
-        previous is not None and not full and bool(previous.checksums)  # an old version gets its checksums
+
+def is_up_to_date(
+    previous: Manifest | None, full: bool, kept_count: int, records: list[ImageRecord], previous_paths: set[str],
+    factory: str, sources: list[Source],
+) -> bool:
+    """Whether the live version already is this index: every image kept, none removed, the same index factory and
+    galleries (an old version without checksums is rebuilt, to get them)."""
+    return (
+        previous is not None and not full and bool(previous.checksums)
         and kept_count == len(records) and not previous_paths - {r.path for r in records}
         and previous.factory == factory and previous.galleries == [g.to_dict(kind) for g, kind, _ in sources]
     )
-    if unchanged:  # nothing to publish: the live version already is this index
-        return BuildReport(
-            version=previous.version, count=len(records), embedded=0, kept=kept_count, removed=0, skipped=skipped,
-            seconds=time.perf_counter() - started, up_to_date=True,
-        )
-    if previous is not None and previous.model_hash == model_hash and previous.calibration and not full:
-        calibration = previous.calibration
-    else:
-        calibration = lfw_calibration(run, embedder, lfw_dir, workers).to_dict()
-
-    order = np.argsort([r.id for r in records], kind="stable")
-    records = [records[i] for i in order]
-    matrix = np.stack(vectors)[order].astype(np.float32)
-    calibration = gallery_calibration(Calibration.from_dict(calibration), records, matrix, trained_people(run))
-    current_paths = {image.path for _, _, images in sources for image in images}
-    report = BuildReport(
-        version="", count=len(records), embedded=len(records) - kept_count, kept=kept_count,
-        removed=len(previous_paths - current_paths), skipped=skipped, embed_seconds=embed_seconds,
-    )
-    manifest = Manifest(
-        model_hash=model_hash, model_run=str(run.path), dim=int(matrix.shape[1]), image_size=embedder.image_size,
-        count=len(records), factory=factory, galleries=[g.to_dict(kind) for g, kind, _ in sources],
-        built_at="", build_seconds=0.0, calibration=calibration,
-    )
-    report.seconds = time.perf_counter() - started
-    manifest.build_seconds = round(report.seconds, 3)
-    manifest.stats = {
-        "embedded": report.embedded, "kept": report.kept, "removed": report.removed, "skipped": len(skipped),
-        "images_per_second": round(report.images_per_second, 1), "excluded_people": sorted(excluded),
-    }
-    folder = store.publish(manifest, records, matrix)
-    report.version = folder.name
-    return report
 
 
 def main(args: argparse.Namespace) -> BuildReport:

@@ -293,7 +293,20 @@ def findings(group: list[Result], label: str) -> list[str]:
     """Sentences about one task, every number computed from the runs' results."""
     extra = varying_keys(group)
     baselines = next((r.result["baselines"] for r in group if r.result.get("baselines")), {})
-    lines = [f"### {label}", "", "Best configuration by each metric:", ""]
+    return [
+        f"### {label}", "", "Best configuration by each metric:", "",
+        *best_per_metric(group, extra, baselines),
+        *baseline_beaten(group, baselines),
+        *mining_against_random(group, extra),
+        *dimensions_compared(group, extra),
+        *collapsed_runs(group),
+        *top_confusions(group),
+    ]
+
+
+def best_per_metric(group: list[Result], extra: tuple[str, ...], baselines: dict) -> list[str]:
+    """One sentence per metric: the best run(s), their lead over the next best, and the baselines."""
+    lines = []
     for key, _ in COLUMNS:
         winners = best_by(group, key)
         if not winners:
@@ -310,15 +323,25 @@ def findings(group: list[Result], label: str) -> list[str]:
         if base:
             sentence += "; baselines: " + ", ".join(f"{BASELINE_NAMES.get(n, n)} {pct(v)}%" for n, v in base.items())
         lines.append(sentence + ".")
+    return lines
 
+
+def baseline_beaten(group: list[Result], baselines: dict) -> list[str]:
+    """How many runs beat the strongest baseline on the task's headline metric."""
     headline = group[0].headline
-    metric = METRIC_NAMES[headline]
-    if base := {name: b[headline] for name, b in baselines.items() if b.get(headline) is not None}:
-        strongest = max(base.values())
-        beat = [r for r in group if r.get(headline) is not None and r.get(headline) > strongest]
-        lines += ["", f"{len(beat)} of {len(group)} run{'s' if len(group) != 1 else ''} beat the strongest baseline "
-                  f"({BASELINE_NAMES.get(max(base, key=base.get), max(base, key=base.get))}, {pct(strongest)}%) on {metric}."]
+    base = {name: b[headline] for name, b in baselines.items() if b.get(headline) is not None}
+    if not base:
+        return []
+    strongest = max(base.values())
+    beat = [r for r in group if r.get(headline) is not None and r.get(headline) > strongest]
+    return ["", f"{len(beat)} of {len(group)} run{'s' if len(group) != 1 else ''} beat the strongest baseline "
+            f"({BASELINE_NAMES.get(max(base, key=base.get), max(base, key=base.get))}, {pct(strongest)}%) on "
+            f"{METRIC_NAMES[headline]}."]
 
+
+def mining_against_random(group: list[Result], extra: tuple[str, ...]) -> list[str]:
+    """Each triplet miner's headline metric against random triplets at the same dimension and settings."""
+    headline = group[0].headline
     triplets = [r for r in group if r.config.loss == "triplet"]
     mining = []
     for r in triplets:
@@ -331,50 +354,64 @@ def findings(group: list[Result], label: str) -> list[str]:
             mining.append(f"- dim {r.config.dim}, {r.config.miner}: {pct(r.get(headline))}%, "
                           f"{points(r.get(headline) - ref)} against random triplets ({pct(ref)}%).")
     if mining:
-        lines += ["", f"Triplet mining, {metric} minus that of random triplets at the same dimension:", "", *mining]
-    elif triplets:
-        lines += ["", "No random-triplet run at the same dimension to measure the miners against."]
+        return ["", f"Triplet mining, {METRIC_NAMES[headline]} minus that of random triplets at the same dimension:", "", *mining]
+    if triplets:
+        return ["", "No random-triplet run at the same dimension to measure the miners against."]
+    return []
 
+
+def dimensions_compared(group: list[Result], extra: tuple[str, ...]) -> list[str]:
+    """Per objective, the lowest dimension against the highest, and every dimension where more than two ran."""
+    headline = group[0].headline
+    metric = METRIC_NAMES[headline]
     dims = sorted({r.config.dim for r in group})
-    if len(dims) > 1:
-        low, high = dims[0], dims[-1]
-        by_method: dict[str, dict[int, Result]] = {}
-        for r in group:
-            by_method.setdefault(method_label(r.config, extra), {})[r.config.dim] = r
-        sentences = []
-        for method, runs in by_method.items():
-            if low in runs and high in runs and runs[low].get(headline) is not None and runs[high].get(headline) is not None:
-                a, b = runs[low].get(headline), runs[high].get(headline)
-                sentences.append(f"- {method}: dim {high} {pct(b)}%, dim {low} {pct(a)}%, {points(b - a)} for dim {high}.")
-        if sentences:
-            lines += ["", f"Dimension {low} against {high} ({metric}):", "", *sentences]
-        sweeps = [
-            f"- {method}: " + ", ".join(f"dim {dim} {pct(runs[dim].get(headline))}%" for dim in sorted(runs)) + "."
-            for method, runs in by_method.items()
-            if len(runs) > 2 and all(r.get(headline) is not None for r in runs.values())
-        ]
-        if sweeps:
-            lines += ["", f"Every dimension trained, for the objectives run at more than two ({metric}):", "", *sweeps]
-    else:
-        lines += ["", f"Every run of this task has dimension {dims[0]}, so there is no comparison of dimensions."]
+    if len(dims) <= 1:
+        return ["", f"Every run of this task has dimension {dims[0]}, so there is no comparison of dimensions."]
+    lines: list[str] = []
+    low, high = dims[0], dims[-1]
+    by_method: dict[str, dict[int, Result]] = {}
+    for r in group:
+        by_method.setdefault(method_label(r.config, extra), {})[r.config.dim] = r
+    sentences = []
+    for method, runs in by_method.items():
+        if low in runs and high in runs and runs[low].get(headline) is not None and runs[high].get(headline) is not None:
+            a, b = runs[low].get(headline), runs[high].get(headline)
+            sentences.append(f"- {method}: dim {high} {pct(b)}%, dim {low} {pct(a)}%, {points(b - a)} for dim {high}.")
+    if sentences:
+        lines += ["", f"Dimension {low} against {high} ({metric}):", "", *sentences]
+    sweeps = [
+        f"- {method}: " + ", ".join(f"dim {dim} {pct(runs[dim].get(headline))}%" for dim in sorted(runs)) + "."
+        for method, runs in by_method.items()
+        if len(runs) > 2 and all(r.get(headline) is not None for r in runs.values())
+    ]
+    if sweeps:
+        lines += ["", f"Every dimension trained, for the objectives run at more than two ({metric}):", "", *sweeps]
+    return lines
 
+
+def collapsed_runs(group: list[Result]) -> list[str]:
+    """The runs whose embedding collapsed (final spread below ``COLLAPSE_SPREAD``), or the lowest final spread."""
     final = {r.name: r.metrics[-1].get("spread") for r in group if r.metrics}
     collapsed = [name for name, spread in final.items() if spread is not None and spread < COLLAPSE_SPREAD]
     if collapsed:
-        lines += ["", f"Collapsed (final spread below {COLLAPSE_SPREAD}): {', '.join(f'`{n}`' for n in collapsed)}."]
-    elif final:
-        lines += ["", f"No run collapsed: every final spread is at least {COLLAPSE_SPREAD} "
-                  f"(lowest {min(v for v in final.values() if v is not None):.3f})."]
+        return ["", f"Collapsed (final spread below {COLLAPSE_SPREAD}): {', '.join(f'`{n}`' for n in collapsed)}."]
+    if final:
+        return ["", f"No run collapsed: every final spread is at least {COLLAPSE_SPREAD} "
+                f"(lowest {min(v for v in final.values() if v is not None):.3f})."]
+    return []
 
+
+def top_confusions(group: list[Result]) -> list[str]:
+    """The most frequent 1-NN confusions of the run with the best 1-NN accuracy."""
     winners = best_by(group, "knn1_acc")
-    if winners and winners[0].result.get("knn1_confusions"):
-        best = winners[0]
-        top = best.result["knn1_confusions"][:TOP_CONFUSIONS]
-        lines += ["", f"The {len(top)} most frequent 1-NN confusions of the best run, `{best.name}` "
-                  f"(1-NN {pct(best.get('knn1_acc'))}%), test images of the first class taken for the second:", ""]
-        lines += [f"- {c['true'].replace('_', ' ')} taken for {c['predicted'].replace('_', ' ')}: "
-                  f"{c['count']} image{'s' if c['count'] != 1 else ''}" for c in top]
-    return lines
+    if not winners or not winners[0].result.get("knn1_confusions"):
+        return []
+    best = winners[0]
+    top = best.result["knn1_confusions"][:TOP_CONFUSIONS]
+    return ["", f"The {len(top)} most frequent 1-NN confusions of the best run, `{best.name}` "
+            f"(1-NN {pct(best.get('knn1_acc'))}%), test images of the first class taken for the second:", "",
+            *[f"- {c['true'].replace('_', ' ')} taken for {c['predicted'].replace('_', ' ')}: "
+              f"{c['count']} image{'s' if c['count'] != 1 else ''}" for c in top]]
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -403,11 +440,6 @@ def notes_file(args: argparse.Namespace) -> Path | None:
 
 def build_report(runs: list[Run], args: argparse.Namespace) -> str:
     """Write the figures into results/ beside the report and return the report's Markdown."""
-    import datetime
-    import platform
-
-    import torch
-
     report = Path(args.report)
     figures = report.parent / "results"
     figures.mkdir(parents=True, exist_ok=True)
@@ -416,10 +448,24 @@ def build_report(runs: list[Run], args: argparse.Namespace) -> str:
         raise ValueError(f"no run of {args.grid} has been evaluated yet in {runs[0].path.parent}; "
                          "run `doppelganger compare` without --report-only first")
     tasks = group_by_task(results)
+    lines = [
+        *report_introduction(runs, results, args),
+        *results_section(tasks),
+        *curves_section(tasks, figures, report.parent),
+        *([] if args.no_pictures else pictures_section(tasks, figures, report.parent)),
+        *findings_section(tasks, args),
+        *provenance_section(runs, results, args),
+    ]
+    return "\n".join(lines) + "\n"
 
-    def link(path: Path) -> str:
-        return Path(os.path.relpath(path, report.parent)).as_posix()
 
+def _link(path: Path, base: Path) -> str:
+    """``path`` relative to the report's folder ``base``, as a Markdown link target."""
+    return Path(os.path.relpath(path, base)).as_posix()
+
+
+def report_introduction(runs: list[Run], results: list[Result], args: argparse.Namespace) -> list[str]:
+    """The title, what the figures are, and the runs not evaluated yet."""
     lines = [
         "# Results: comparing losses, miners and dimensions",
         "",
@@ -432,17 +478,25 @@ def build_report(runs: list[Run], args: argparse.Namespace) -> str:
     missing = [run.name for run in runs if run.status() != "done"]
     if missing:
         lines += ["", f"Not evaluated yet ({len(missing)}): {', '.join(f'`{n}`' for n in missing)}."]
+    return lines
 
-    lines += ["", "## Results tables"]
+
+def results_section(tasks: dict[tuple, list[Result]]) -> list[str]:
+    """Per task, its data and its results tables."""
+    lines = ["", "## Results tables"]
     for group in tasks.values():
         label = task_label(group[0])
         lines += ["", f"### {label}", "", f"{group[0].result.get('train_images', '?')} training and "
                   f"{group[0].result.get('test_images', '?')} test images, {group[0].result.get('classes', '?')} test classes.", ""]
         lines += results_tables(group)
+    return lines
 
-    lines += ["", "## Training curves", "", "Per task and embedding dimension: the training loss per epoch (each loss on "
-              "its own scale, so compare shapes rather than heights) and the validation metric that picks the best "
-              "epoch; then the diagnostics of the same runs."]
+
+def curves_section(tasks: dict[tuple, list[Result]], figures: Path, base: Path) -> list[str]:
+    """Per task and dimension, the training curves and the diagnostics, drawn into ``figures``."""
+    lines = ["", "## Training curves", "", "Per task and embedding dimension: the training loss per epoch (each loss on "
+             "its own scale, so compare shapes rather than heights) and the validation metric that picks the best "
+             "epoch; then the diagnostics of the same runs."]
     for group in tasks.values():
         label, slug, extra = task_label(group[0]), task_slug(group[0].config), varying_keys(group)
         for dim in sorted({r.config.dim for r in group}):
@@ -450,41 +504,58 @@ def build_report(runs: list[Run], args: argparse.Namespace) -> str:
             title = f"{label} · dim {dim}"
             curves = plot_curves(runs_of_dim, title, extra, figures / f"curves-{slug}-d{dim}.png")
             diagnostics = plot_diagnostics(runs_of_dim, title, extra, figures / f"diagnostics-{slug}-d{dim}.png")
-            lines += ["", f"### {title}", "", f"![{title}: training loss and validation]({link(curves)})", "",
-                      f"![{title}: diagnostics]({link(diagnostics)})"]
+            lines += ["", f"### {title}", "", f"![{title}: training loss and validation]({_link(curves, base)})", "",
+                      f"![{title}: diagnostics]({_link(diagnostics, base)})"]
+    return lines
 
-    if not args.no_pictures:
-        lines += ["", "## Embeddings of the best runs", "", f"The test images (at most {PICTURE_MAX_POINTS}, every class "
-                  "keeping its share) embedded by the best run of each task at dimensions "
-                  f"{' and '.join(map(str, PICTURE_DIMS))}: the 2-D embedding as it is, the others through t-SNE. "
-                  "The ten largest classes are in colour."]
-        for group in tasks.values():
-            for dim in PICTURE_DIMS:
-                winners = best_by([r for r in group if r.config.dim == dim], group[0].headline)
-                if not winners:
-                    continue
-                best = winners[0]
-                title = f"{task_label(best)} · dim {dim} · `{best.name}`"
-                try:
-                    picture, html = draw_pictures(best, figures / best.name)
-                except Exception as error:  # a missing picture must not lose a report of hours of training
-                    print(f"warning: no pictures for {best.name}: {error}")
-                    lines += ["", f"### {title}", "", f"(No picture: {error}.)"]
-                    continue
-                lines += ["", f"### {title}", "", f"![{title}]({link(picture)})"]
-                if html.exists():
-                    lines += ["", f"[Interactive map]({link(html)}) (hover a point to see its image)."]
 
-    lines += ["", "## What the numbers show", "", "Every sentence below is computed from the runs' results" + (
-        ", except the notes at the end, written by hand." if notes_file(args) else ".")]
+def pictures_section(tasks: dict[tuple, list[Result]], figures: Path, base: Path) -> list[str]:
+    """The embedding pictures (and interactive maps) of each task's best run at each of ``PICTURE_DIMS``; a run
+    whose picture fails gets a note instead."""
+    lines = ["", "## Embeddings of the best runs", "", f"The test images (at most {PICTURE_MAX_POINTS}, every class "
+             "keeping its share) embedded by the best run of each task at dimensions "
+             f"{' and '.join(map(str, PICTURE_DIMS))}: the 2-D embedding as it is, the others through t-SNE. "
+             "The ten largest classes are in colour."]
+    for group in tasks.values():
+        for dim in PICTURE_DIMS:
+            winners = best_by([r for r in group if r.config.dim == dim], group[0].headline)
+            if not winners:
+                continue
+            best = winners[0]
+            title = f"{task_label(best)} · dim {dim} · `{best.name}`"
+            try:
+                picture, html = draw_pictures(best, figures / best.name)
+            except Exception as error:  # a missing picture must not lose a report of hours of training
+                print(f"warning: no pictures for {best.name}: {error}")
+                lines += ["", f"### {title}", "", f"(No picture: {error}.)"]
+                continue
+            lines += ["", f"### {title}", "", f"![{title}]({_link(picture, base)})"]
+            if html.exists():
+                lines += ["", f"[Interactive map]({_link(html, base)}) (hover a point to see its image)."]
+    return lines
+
+
+def findings_section(tasks: dict[tuple, list[Result]], args: argparse.Namespace) -> list[str]:
+    """The computed findings of every task, then the hand-written notes if there are any."""
+    notes = notes_file(args)
+    lines = ["", "## What the numbers show", "", "Every sentence below is computed from the runs' results" + (
+        ", except the notes at the end, written by hand." if notes else ".")]
     for group in tasks.values():
         lines += [""] + findings(group, task_label(group[0]))
-    notes = notes_file(args)
     if notes is not None:
         lines += ["", f"### Notes (from `{notes}`)", "", notes.read_text().rstrip()]
+    return lines
+
+
+def provenance_section(runs: list[Run], results: list[Result], args: argparse.Namespace) -> list[str]:
+    """How the report was made: the command, the date, the machine, the training time, the run folder."""
+    import datetime
+    import platform
+
+    import torch
 
     total = sum(r.result.get("train_minutes", 0.0) for r in results)
-    lines += [
+    return [
         "", "## How this report was made", "",
         "```",
         command_line(args),
@@ -497,6 +568,3 @@ def build_report(runs: list[Run], args: argparse.Namespace) -> str:
         "(training epochs only; validation and evaluation come on top)",
         f"- Run directories: `{runs[0].path.parent}`",
     ]
-    return "\n".join(lines) + "\n"
-
-

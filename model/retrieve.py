@@ -194,73 +194,119 @@ def main(args: argparse.Namespace) -> Retrieval:
 
     if args.k < 1:
         raise UserError(f"-k must be at least 1, got {args.k}")
-
-    from model.run import RunDir
-
-    run = RunDir(args.run_dir)
-    if not run.exists():
-        raise UserError(f"{run.path} is not a run directory (no config.json); train one with `doppelganger train`")
-    checkpoint = run.checkpoint("best")
-    if not checkpoint.exists():
-        raise UserError(f"{run.path} has no checkpoint ({checkpoint} is missing); has the run finished an epoch?")
+    run = run_with_checkpoint(Path(args.run_dir))
     query_path = Path(args.image)
     query_image = load_query(query_path)
 
     import numpy as np
 
-    from model.data.lfw import DatasetMissingError
-    from model.data.tasks import dataset_cache
-    from model.evaluation.neighbors import nearest_neighbors
-    from model.inference import embed_images
-    from model.settings import get_settings
     from model.faces.crop import crop_for
-    from model.transforms import preprocess_for
 
     config = run.config()
-    notes = []
-    if config.dataset == "lfw" and query_image.size != LFW_FRAME:
-        notes.append(
-            f"note: LFW images are {LFW_FRAME[0]}x{LFW_FRAME[1]} with the face centred; this one is "
-            f"{query_image.size[0]}x{query_image.size[1]}, so the face crop may miss the face"
-        )
+    notes = frame_notes(config.dataset, query_image)
     preprocess = crop_for(config.dataset, config.image_size, config.backbone)
     query_pixels = np.array(preprocess(query_image))[None]  # a writable copy, as torch wants
+    gallery, images, roots = load_gallery(run, args.gallery_part)
+    excluded = locate_in_gallery(query_path, gallery.paths, roots)
+    rows = searchable_rows(len(gallery), excluded, args.k)
+    matches, hits = nearest_matches(run, query_pixels, images, rows, gallery, args.k)
+    result = Retrieval(
+        query=query_path, matches=matches, gallery_size=len(gallery),
+        excluded=None if excluded is None else gallery.root / gallery.paths[excluded], notes=notes,
+    )
+    print_matches(run, args.gallery_part, query_path, query_image, gallery, excluded, matches, notes)
+    if args.sheet:
+        result.sheet = write_sheet(Path(args.sheet), config.dataset, query_path, query_image, matches, images[hits])
+        print(f"contact sheet: {result.sheet}")
+    return result
 
-    gallery = build_gallery(run.split(), args.gallery_part)
+
+def run_with_checkpoint(run_dir: Path):
+    """The run (a ``model.run.RunDir``); a ``UserError`` unless it exists and holds a best checkpoint."""
+    from model.commands import UserError
+    from model.run import RunDir
+
+    run = RunDir(run_dir)
+    if not run.exists():
+        raise UserError(f"{run.path} is not a run directory (no config.json); train one with `doppelganger train`")
+    checkpoint = run.checkpoint("best")
+    if not checkpoint.exists():
+        raise UserError(f"{run.path} has no checkpoint ({checkpoint} is missing); has the run finished an epoch?")
+    return run
+
+
+def frame_notes(dataset: str, query_image: "Image.Image") -> list[str]:
+    """A note when an LFW query is not framed as LFW's images are (the face crop may then miss the face)."""
+    if dataset == "lfw" and query_image.size != LFW_FRAME:
+        return [
+            f"note: LFW images are {LFW_FRAME[0]}x{LFW_FRAME[1]} with the face centred; this one is "
+            f"{query_image.size[0]}x{query_image.size[1]}, so the face crop may miss the face"
+        ]
+    return []
+
+
+def load_gallery(run, which: str) -> tuple[Gallery, "np.ndarray", list[Path]]:
+    """The gallery (``which`` parts of the run's split), its model inputs from the decoded-image cache, and the
+    folders where a query may be one of its images."""
+    from model.commands import UserError
+    from model.data.lfw import DatasetMissingError
+    from model.data.tasks import dataset_cache
+    from model.settings import get_settings
+
+    config = run.config()
+    gallery = build_gallery(run.split(), which)
     settings = get_settings()
     try:
         cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone)
     except DatasetMissingError as error:
         raise UserError(str(error)) from error
-    images = cache.take(gallery.paths)
     roots = [gallery.root] + [settings.data_dir / config.dataset / name for name in ("lfw-deepfunneled", "lfw", "")]
-    excluded = locate_in_gallery(query_path, gallery.paths, roots)
+    return gallery, cache.take(gallery.paths), roots
 
-    keep = np.ones(len(gallery), dtype=bool)
+
+def searchable_rows(size: int, excluded: int | None, k: int) -> "np.ndarray":
+    """The gallery rows to search: all but the query's own image; a ``UserError`` when fewer than ``k`` are left."""
+    import numpy as np
+
+    from model.commands import UserError
+
+    keep = np.ones(size, dtype=bool)
     if excluded is not None:
         keep[excluded] = False
     available = int(keep.sum())
-    if args.k > available:
-        raise UserError(f"-k {args.k} is more than the {available} gallery images there are to search")
+    if k > available:
+        raise UserError(f"-k {k} is more than the {available} gallery images there are to search")
+    return np.flatnonzero(keep)
+
+
+def nearest_matches(run, query_pixels: "np.ndarray", images: "np.ndarray", rows: "np.ndarray", gallery: Gallery, k: int) -> tuple[list[Match], "np.ndarray"]:
+    """The ``k`` gallery images (among ``rows``) nearest to the query by the run's best model, nearest first, and
+    their gallery rows."""
+    import numpy as np
+
+    from model.evaluation.neighbors import nearest_neighbors
+    from model.inference import embed_images
 
     net = run.load_model("best")
     query_embedding = embed_images(net, query_pixels)
-    rows = np.flatnonzero(keep)
     # float64: the search expands ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, which in float32 loses small distances
     # (about 3e-4 of absolute error near 0, where close look-alikes lie); one query costs nothing extra.
     gallery_embeddings = embed_images(net, images[rows]).astype(np.float64)
-    distances, indices = nearest_neighbors(query_embedding.astype(np.float64), gallery_embeddings, args.k)
+    distances, indices = nearest_neighbors(query_embedding.astype(np.float64), gallery_embeddings, k)
     hits = rows[indices[0]]
     matches = [
         Match(rank=r + 1, class_name=gallery.class_names[i], distance=float(d), path=gallery.root / gallery.paths[i], part=gallery.parts[i])
         for r, (i, d) in enumerate(zip(hits.tolist(), distances[0].tolist()))
     ]
-    result = Retrieval(
-        query=query_path, matches=matches, gallery_size=len(gallery),
-        excluded=None if excluded is None else gallery.root / gallery.paths[excluded], notes=notes,
-    )
+    return matches, hits
 
-    described = "training part" if args.gallery_part == "train" else "train, val and test parts"
+
+def print_matches(
+    run, gallery_part: str, query_path: Path, query_image: "Image.Image", gallery: Gallery, excluded: int | None,
+    matches: list[Match], notes: list[str],
+) -> None:
+    """The query, the gallery searched, the notes, and one line per match."""
+    described = "training part" if gallery_part == "train" else "train, val and test parts"
     print(f"query: {query_path} ({query_image.size[0]}x{query_image.size[1]})")
     print(f"gallery: the {described} of {run.path.name}, {len(gallery)} images of {len(set(gallery.class_names))} classes")
     for note in notes:
@@ -272,22 +318,27 @@ def main(args: argparse.Namespace) -> Retrieval:
     for m in matches:
         print(f"{m.rank:>4}  {m.class_name:<{width}}  {m.distance:>8.4f}  {m.path}")
 
-    if args.sheet:
-        from PIL import Image
 
-        display = preprocess_for(config.dataset, TILE)
-        pictures = [
-            (_gallery_picture(m.path, images[i], display), m.class_name.replace("_", " "), f"#{m.rank}   distance {m.distance:.3f}")
-            for m, i in zip(matches, hits.tolist())
-        ]
-        sheet = contact_sheet(Image.fromarray(display(query_image)), ("query", query_path.name), pictures)
-        sheet_path = Path(args.sheet)
-        if sheet_path.parent != Path(""):
-            sheet_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            sheet.save(sheet_path, format="PNG")
-        except OSError as error:
-            raise UserError(f"cannot write {sheet_path} ({error})") from error
-        result.sheet = sheet_path
-        print(f"contact sheet: {sheet_path}")
-    return result
+def write_sheet(
+    sheet_path: Path, dataset: str, query_path: Path, query_image: "Image.Image", matches: list[Match], match_pixels: "np.ndarray"
+) -> Path:
+    """Draw the query beside its matches (``match_pixels``: their cached model inputs, the fallback when a file
+    cannot be read) into the PNG ``sheet_path``."""
+    from PIL import Image
+
+    from model.commands import UserError
+    from model.transforms import preprocess_for
+
+    display = preprocess_for(dataset, TILE)
+    pictures = [
+        (_gallery_picture(m.path, pixels, display), m.class_name.replace("_", " "), f"#{m.rank}   distance {m.distance:.3f}")
+        for m, pixels in zip(matches, match_pixels)
+    ]
+    sheet = contact_sheet(Image.fromarray(display(query_image)), ("query", query_path.name), pictures)
+    if sheet_path.parent != Path(""):
+        sheet_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        sheet.save(sheet_path, format="PNG")
+    except OSError as error:
+        raise UserError(f"cannot write {sheet_path} ({error})") from error
+    return sheet_path

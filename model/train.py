@@ -329,39 +329,105 @@ def main(args: argparse.Namespace) -> RunDir:
 def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDir:
     """The whole run, in this process; under torchrun every rank calls it and rank 0 alone writes."""
     config, run = resolve_config(args)
-    settings = get_settings()
-    main_rank = group.is_main
     threads = config.threads or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
     runtime = Runtime.create(config, group)
-    closed = is_closed_set(config.dataset, config.protocol)
+    data = load_training_data(config, read_or_make_split(args, config, run, group), group)
+    setup = build_training_setup(config, data.train, runtime, group)
+    start_epoch, best, resuming = resume_from_last_checkpoint(args, config, run, setup, runtime, group)
+    if resuming and start_epoch >= config.epochs:
+        return run
+    if not resuming and group.distributed:
+        torch.manual_seed(config.seed + 1000 * group.rank)  # the same initial weights, a different augmentation
+    group.broadcast(setup.loss_fn.parameters())  # CosFace's class weights live outside DDP: rank 0's, everywhere
+    model = wrap_for_distributed(setup, runtime, group)
+    if group.is_main:
+        print_run_header(config, run, data, setup, runtime, group)
+    if config.epochs == 0 and group.is_main and not resuming:
+        best = save_untrained(run, config, setup.net, data.val_images, data.val.labels, data.gallery_images,
+                              data.gallery_labels, data.select)
+    best = train_epochs(config, run, data, setup, model, runtime, group, start_epoch, best)
+    check_ranks_agree(setup, group)
+    if group.is_main:
+        print(f"best {data.select} {best:.4f}; checkpoints in {run.checkpoints}")
+    return run
 
+
+@dataclass
+class TrainingData:
+    """The images a run trains and validates on, in memory: the training part as tensors, the validation part,
+    and (closed sets) the capped gallery of training images that validation 1-NN searches."""
+
+    train: ImageSet
+    val: ImageSet
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    val_images: np.ndarray
+    gallery_images: np.ndarray | None
+    gallery_labels: np.ndarray | None
+    select: str
+    """The validation metric that picks the best checkpoint."""
+
+
+@dataclass
+class TrainingSetup:
+    """What one run trains with: the network, the augmentation, the loss, the miners, the batch sampler, the
+    optimiser and its learning-rate schedule."""
+
+    net: torch.nn.Module
+    augment: torch.nn.Module
+    loss_fn: torch.nn.Module
+    miner: Any
+    warmup_miner: Any
+    sampler: BalancedPairSampler | PKSampler | DistributedBatchSampler
+    steps_per_epoch: int
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+
+
+def read_or_make_split(args: argparse.Namespace, config: TrainConfig, run: RunDir, group: ProcessGroup) -> dict[str, ImageSet]:
+    """The run's parts (train, val, test): read from the run when resuming; for a new run made from the dataset
+    and written, with the config, by rank 0 (an existing run without ``--resume`` is an error)."""
     if args.resume:
-        parts = run.split(root=None)
-    else:
-        if run.exists():
-            raise ValueError(f"{run.path} already holds a run: pass --resume to continue it, or choose another --out")
-        parts = make_parts(config.dataset, settings.data_dir, config.min_images, config.seed, config.protocol, config.extra_data)
-        group.barrier()  # every rank has seen that the run is new before rank 0 creates it
-        if main_rank:
-            run.write_config(config)
-            save_split(run.split_file, config.dataset, parts)
+        return run.split(root=None)
+    if run.exists():
+        raise ValueError(f"{run.path} already holds a run: pass --resume to continue it, or choose another --out")
+    settings = get_settings()
+    parts = make_parts(config.dataset, settings.data_dir, config.min_images, config.seed, config.protocol, config.extra_data)
+    group.barrier()  # every rank has seen that the run is new before rank 0 creates it
+    if group.is_main:
+        run.write_config(config)
+        save_split(run.split_file, config.dataset, parts)
+    return parts
+
+
+def load_training_data(config: TrainConfig, parts: dict[str, ImageSet], group: ProcessGroup) -> TrainingData:
+    """The training and validation images from the decoded-image cache. The first run at a size decodes the
+    images into the cache: rank 0 first, then the first rank of every other machine (in case its disk is not
+    rank 0's), then every rank reads it."""
+    settings = get_settings()
     train, val = parts["train"], parts["val"]
-    # The first run at a size decodes the images into the cache: rank 0 first, then the first rank of every other
-    # machine (in case its disk is not rank 0's), then every rank reads it.
-    for builders in (main_rank, group.local_rank == 0 and not main_rank, True):
+    for builders in (group.is_main, group.local_rank == 0 and not group.is_main, True):
         if builders:
             cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone, config.extra_data)
         group.barrier()
     train_images = torch.from_numpy(cache.take(train.paths))
-    train_labels = torch.from_numpy(train.labels)
-    val_images = cache.take(val.paths)
+    closed = is_closed_set(config.dataset, config.protocol)
     gallery = capped_per_class(train.labels, VAL_GALLERY_PER_CLASS, config.seed) if closed else None
-    gallery_images = train_images[gallery].numpy() if closed else None
-    gallery_labels = train.labels[gallery] if closed else None
-    select = "val_knn1_acc" if closed else "val_map_at_r"
+    return TrainingData(
+        train=train, val=val, train_images=train_images, train_labels=torch.from_numpy(train.labels),
+        val_images=cache.take(val.paths),
+        gallery_images=train_images[gallery].numpy() if closed else None,
+        gallery_labels=train.labels[gallery] if closed else None,
+        select="val_knn1_acc" if closed else "val_map_at_r",
+    )
 
+
+def build_training_setup(config: TrainConfig, train: ImageSet, runtime: Runtime, group: ProcessGroup) -> TrainingSetup:
+    """The network, augmentation, loss, miners, sampler, optimiser and schedule of ``config``, on the run's
+    device (in this order: the random initial weights depend on it)."""
     net = EmbeddingNet.from_config(config).to(runtime.device)
     augment = augmentation_for(config.dataset).to(runtime.device)
     loss_fn = build_loss(config, train.num_classes).to(runtime.device)
@@ -372,9 +438,16 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     optimizer = torch.optim.AdamW([*net.parameters(), *loss_fn.parameters()], lr=config.lr, weight_decay=config.weight_decay)
     schedule = lr_schedule(config.epochs * steps_per_epoch, min(steps_per_epoch, 100))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return TrainingSetup(net, augment, loss_fn, miner, warmup_miner, sampler, steps_per_epoch, optimizer, schedule, scheduler)
 
-    start_epoch, best = 0, -math.inf
-    if main_rank:
+
+def resume_from_last_checkpoint(
+    args: argparse.Namespace, config: TrainConfig, run: RunDir, setup: TrainingSetup, runtime: Runtime, group: ProcessGroup
+) -> tuple[int, float, bool]:
+    """With ``--resume`` and a last checkpoint, put back the weights, optimiser, scaler, random state and schedule
+    from it. Returns the first epoch to train, the best validation score so far, and whether it resumed. Every
+    rank must see the same checkpoint (a shared filesystem)."""
+    if group.is_main:
         run.checkpoints.mkdir(parents=True, exist_ok=True)
     resuming = bool(args.resume and run.checkpoint("last").exists())
     if len(set(group.all_objects(resuming))) > 1:
@@ -382,99 +455,130 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
             f"only some ranks see {run.checkpoint('last')}: with several machines, --out must be on a filesystem "
             "that every machine shares (rank 0 writes the run, every rank resumes from it)"
         )
-    if resuming:
-        state = torch.load(run.checkpoint("last"), map_location="cpu", weights_only=False)
-        net.load_state_dict(state["model"])
-        if "optimizer" in state:  # not the untrained network of --epochs 0
-            loss_fn.load_state_dict(state["loss"])
-            optimizer.load_state_dict(state["optimizer"])
-            if runtime.scaler is not None and state.get("scaler"):
-                runtime.scaler.load_state_dict(state["scaler"])
-            restore_rng(state, group)
-        start_epoch, best = state["epoch"] + 1, state["best"]
-        # The steps per epoch change with the number of processes: the schedule goes on from this run's epochs,
-        # not from the saved step count.
-        move_schedule(scheduler, schedule, start_epoch * steps_per_epoch)
-        if start_epoch >= config.epochs:
-            if main_rank:
-                print(f"{run.path} has finished all {config.epochs} epochs; nothing to resume (raise --epochs to go on)")
-            return run
-    elif group.distributed:
-        torch.manual_seed(config.seed + 1000 * group.rank)  # the same initial weights, a different augmentation
+    if not resuming:
+        return 0, -math.inf, False
+    state = torch.load(run.checkpoint("last"), map_location="cpu", weights_only=False)
+    setup.net.load_state_dict(state["model"])
+    if "optimizer" in state:  # not the untrained network of --epochs 0
+        setup.loss_fn.load_state_dict(state["loss"])
+        setup.optimizer.load_state_dict(state["optimizer"])
+        if runtime.scaler is not None and state.get("scaler"):
+            runtime.scaler.load_state_dict(state["scaler"])
+        restore_rng(state, group)
+    start_epoch, best = state["epoch"] + 1, state["best"]
+    # The steps per epoch change with the number of processes: the schedule goes on from this run's epochs,
+    # not from the saved step count.
+    move_schedule(setup.scheduler, setup.schedule, start_epoch * setup.steps_per_epoch)
+    if start_epoch >= config.epochs and group.is_main:
+        print(f"{run.path} has finished all {config.epochs} epochs; nothing to resume (raise --epochs to go on)")
+    return start_epoch, best, True
 
-    group.broadcast(loss_fn.parameters())  # CosFace's class weights live outside DDP: rank 0's, everywhere
-    model = net
+
+def wrap_for_distributed(setup: TrainingSetup, runtime: Runtime, group: ProcessGroup) -> torch.nn.Module:
+    """The module that trains: the network itself, or in a distributed run its DistributedDataParallel wrapper
+    (with synchronised batch norm on GPUs, which replaces ``setup.net``)."""
+    if not group.distributed:
+        return setup.net
+    if runtime.device.type == "cuda":
+        setup.net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(setup.net)
+    return DistributedDataParallel(setup.net, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
+
+
+def print_run_header(config: TrainConfig, run: RunDir, data: TrainingData, setup: TrainingSetup, runtime: Runtime, group: ProcessGroup) -> None:
+    """What is trained where: the run, its data, the device and threads, the miner warm-up, the distributed batch."""
+    print(f"training {config.default_run_name()} in {run.path}")
+    print(f"  train {describe(data.train)}; val {describe(data.val)}; {runtime.describe()}; {torch.get_num_threads()} threads")
+    if config.miner_warmup:
+        print(f"  semi-hard triplets for the first {config.miner_warmup} epoch(s), then {config.miner}")
     if group.distributed:
-        if runtime.device.type == "cuda":
-            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
-        model = DistributedDataParallel(net, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
+        print(f"  every step: {group.world_size} batches of {len(setup.sampler.batches(0)[0])} images, one per rank")
 
-    if main_rank:
-        print(f"training {config.default_run_name()} in {run.path}")
-        print(f"  train {describe(train)}; val {describe(val)}; {runtime.describe()}; {torch.get_num_threads()} threads")
-        if config.miner_warmup:
-            print(f"  semi-hard triplets for the first {config.miner_warmup} epoch(s), then {config.miner}")
-        if group.distributed:
-            print(f"  every step: {group.world_size} batches of {len(sampler.batches(0)[0])} images, one per rank")
-    if config.epochs == 0 and main_rank and not resuming:
-        best = save_untrained(run, config, net, val_images, val.labels, gallery_images, gallery_labels, select)
-    writer = SummaryWriter(str(run.tensorboard)) if main_rank else None
-    bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, unit="batch", desc="train",
-               disable=not main_rank)
+
+def train_epochs(
+    config: TrainConfig, run: RunDir, data: TrainingData, setup: TrainingSetup, model: torch.nn.Module,
+    runtime: Runtime, group: ProcessGroup, start_epoch: int, best: float,
+) -> float:
+    """Train from ``start_epoch`` to the last epoch; after each, rank 0 validates, records the metrics, saves the
+    checkpoints and reports (the other ranks wait). Returns the best validation score."""
+    writer = SummaryWriter(str(run.tensorboard)) if group.is_main else None
+    bar = tqdm(total=config.epochs * setup.steps_per_epoch, initial=start_epoch * setup.steps_per_epoch, unit="batch",
+               desc="train", disable=not group.is_main)
     for epoch in range(start_epoch, config.epochs):
         stats = train_epoch(
-            config, model, augment, loss_fn, warmup_miner if epoch < config.miner_warmup else miner, optimizer,
-            scheduler, train_images, train_labels, sampler, epoch, bar, runtime,
+            config, model, setup.augment, setup.loss_fn, setup.warmup_miner if epoch < config.miner_warmup else setup.miner,
+            setup.optimizer, setup.scheduler, data.train_images, data.train_labels, setup.sampler, epoch, bar, runtime,
         )
         rng_states = group.all_objects(rng_state(runtime))
-        if not main_rank:
+        if not group.is_main:
             group.barrier()  # rank 0 validates and saves
             continue
-        stats.update(evaluate(net, val_images, val.labels, gallery_images, gallery_labels))
-        record = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], **stats}
-        with open(run.metrics_file, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        for key, value in record.items():
-            if key != "epoch":
-                writer.add_scalar(key, value, epoch + 1)
-        writer.flush()
-        improved = record[select] > best
+        stats.update(evaluate(setup.net, data.val_images, data.val.labels, data.gallery_images, data.gallery_labels))
+        record = {"epoch": epoch + 1, "lr": setup.scheduler.get_last_lr()[0], **stats}
+        write_epoch_metrics(run, writer, record)
+        improved = record[data.select] > best
         if improved:
-            best = record[select]
-            atomic_torch_save({"model": net.state_dict(), "epoch": epoch, "config": config.to_dict()}, run.checkpoint("best"))
-        atomic_torch_save(
-            {
-                "model": net.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(), "rng_per_rank": rng_states,
-                "scaler": runtime.scaler.state_dict() if runtime.scaler is not None else None,
-                "epoch": epoch, "best": best, "config": config.to_dict(),
-            },
-            run.checkpoint("last"),
-        )
-        bar.write(
-            f"epoch {epoch + 1}/{config.epochs}  loss {record['loss']:.4f}  d+ {record['pos_dist']:.3f}  "
-            f"d- {record['neg_dist']:.3f}  active {record['active_fraction']:.2f}  {select} {record[select]:.4f}"
-            + ("  *" if improved else "")
-        )
-        if record["spread"] < COLLAPSE_SPREAD:
-            bar.write(
-                f"  warning: the embedding has collapsed (spread {record['spread']:.4f} < {COLLAPSE_SPREAD}): every "
-                "image lands near one point; "
-                + ("try a warm-up on easier triplets (--miner-warmup 3), an easier miner (semi-hard, batch-all) or "
-                   "another margin: a lower --lr slowed batch-hard's collapse on faces but did not stop it "
-                   "(docs/results-notes.md)" if config.loss == "triplet" else "try another --margin, --lr or loss")
-            )
+            best = record[data.select]
+        save_epoch_checkpoints(config, run, setup, runtime, epoch, best, improved, rng_states)
+        report_epoch(config, bar, record, data.select, improved)
         group.barrier()
     bar.close()
     if writer is not None:
         writer.close()
-    if group.distributed:  # every rank must end with the very weights rank 0 saved
-        sums = group.all_objects([float(p.detach().double().sum()) for p in [*net.parameters(), *loss_fn.parameters()]])
-        if any(other != sums[0] for other in sums[1:]):
-            raise RuntimeError("the ranks ended with different weights: the distributed training went wrong")
-    if main_rank:
-        print(f"best {select} {best:.4f}; checkpoints in {run.checkpoints}")
-    return run
+    return best
+
+
+def write_epoch_metrics(run: RunDir, writer: SummaryWriter, record: dict[str, float]) -> None:
+    """Append one epoch's record to the run's metrics file and to TensorBoard."""
+    with open(run.metrics_file, "a") as f:
+        f.write(json.dumps(record) + "\n")
+    for key, value in record.items():
+        if key != "epoch":
+            writer.add_scalar(key, value, record["epoch"])
+    writer.flush()
+
+
+def save_epoch_checkpoints(
+    config: TrainConfig, run: RunDir, setup: TrainingSetup, runtime: Runtime, epoch: int, best: float, improved: bool,
+    rng_states: list[dict[str, torch.Tensor]],
+) -> None:
+    """The best checkpoint (when this epoch ``improved``) and the last one, with everything a resume needs."""
+    if improved:
+        atomic_torch_save({"model": setup.net.state_dict(), "epoch": epoch, "config": config.to_dict()}, run.checkpoint("best"))
+    atomic_torch_save(
+        {
+            "model": setup.net.state_dict(), "loss": setup.loss_fn.state_dict(), "optimizer": setup.optimizer.state_dict(),
+            "scheduler": setup.scheduler.state_dict(), "torch_rng": torch.get_rng_state(), "rng_per_rank": rng_states,
+            "scaler": runtime.scaler.state_dict() if runtime.scaler is not None else None,
+            "epoch": epoch, "best": best, "config": config.to_dict(),
+        },
+        run.checkpoint("last"),
+    )
+
+
+def report_epoch(config: TrainConfig, bar: tqdm, record: dict[str, float], select: str, improved: bool) -> None:
+    """One line per epoch under the progress bar, and a warning with advice when the embedding has collapsed."""
+    bar.write(
+        f"epoch {record['epoch']}/{config.epochs}  loss {record['loss']:.4f}  d+ {record['pos_dist']:.3f}  "
+        f"d- {record['neg_dist']:.3f}  active {record['active_fraction']:.2f}  {select} {record[select]:.4f}"
+        + ("  *" if improved else "")
+    )
+    if record["spread"] < COLLAPSE_SPREAD:
+        bar.write(
+            f"  warning: the embedding has collapsed (spread {record['spread']:.4f} < {COLLAPSE_SPREAD}): every "
+            "image lands near one point; "
+            + ("try a warm-up on easier triplets (--miner-warmup 3), an easier miner (semi-hard, batch-all) or "
+               "another margin: a lower --lr slowed batch-hard's collapse on faces but did not stop it "
+               "(docs/results-notes.md)" if config.loss == "triplet" else "try another --margin, --lr or loss")
+        )
+
+
+def check_ranks_agree(setup: TrainingSetup, group: ProcessGroup) -> None:
+    """In a distributed run, every rank must end with the very weights rank 0 saved."""
+    if not group.distributed:
+        return
+    sums = group.all_objects([float(p.detach().double().sum()) for p in [*setup.net.parameters(), *setup.loss_fn.parameters()]])
+    if any(other != sums[0] for other in sums[1:]):
+        raise RuntimeError("the ranks ended with different weights: the distributed training went wrong")
 
 
 def save_untrained(
