@@ -20,6 +20,7 @@ METRICS = (
     ("lfw_view2_unseen_acc", "LFW View 2 acc, unseen people"),
     ("lfw_view2_unseen_std", "LFW View 2 std, unseen people"),
     ("lfw_devtest_acc", "LFW DevTest acc"),
+    ("lfw62_knn1_acc", "LFW-62 1-NN acc (seed-0 split)"),
 )
 
 
