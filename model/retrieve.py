@@ -257,7 +257,7 @@ def load_gallery(run, which: str) -> tuple[Gallery, "np.ndarray", list[Path]]:
     gallery = build_gallery(run.split(), which)
     settings = get_settings()
     try:
-        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone)
+        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone, config.extra_data)
     except DatasetMissingError as error:
         raise UserError(str(error)) from error
     roots = [gallery.root] + [settings.data_dir / config.dataset / name for name in ("lfw-deepfunneled", "lfw", "")]
