@@ -77,7 +77,7 @@ def test_the_accuracy_page_renders_from_the_saved_files(dash: TestClient, world)
     text = page.text
     assert "served-run" in text and "served</span>" in text
     assert "93.7" in text and "81.0" in text and "± 1.2" in text  # 1-NN accuracy, View 2 with its std
-    assert "triplet batch-hard, dim 16" in text and "cosface, dim 16" in text and "not-evaluated" not in text
+    assert "triplet semi-hard, dim 16" in text and "cosface, dim 16" in text and "not-evaluated" not in text
     assert 'id="roc-chart"' in text and "dashboard_plot.js" in text
     assert 'id="per-class"' in text and "88.7" in text  # the per-class summary (no per-class breakdown in these files)
     assert "<strong>93.7</strong>" in text  # the best 1-NN accuracy of the task, in bold
