@@ -42,7 +42,7 @@ class TrainConfig:
     miner: str = "semi-hard"
     soft_margin: bool = False
     miner_warmup: int = 0
-    k: int = 4
+    images_per_class: int = 4
     scale: float = 32.0
     backbone: str = "mobilenet_v2"
     pretrained: bool = True
@@ -76,6 +76,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        values = dict(values)
+        if "k" in values and "images_per_class" not in values:  # runs saved before the field had its name
+            values["images_per_class"] = values.pop("k")
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -110,7 +113,7 @@ _FLAGS = {
     "pairs": ("contrastive only: 'batch' makes the loss cover every pair of images in the batch (the sampled pairs fill it); 'drawn' only the sampled pairs", {"choices": PAIRS}),
     "miner": ("triplet only: which triplets of a P x K batch the loss sees", {"choices": MINERS}),
     "miner_warmup": ("triplet only: epochs at the start that mine semi-hard triplets before --miner takes over, a warm-up on easier triplets (0: none)", {"type": int}),
-    "k": ("images per class in a P x K batch (P = 2 x batch size / K)", {"type": int}),
+    "images_per_class": ("K, the images of each class in a P x K batch (P = 2 x batch size / K)", {"type": int}),
     "scale": ("cosface only: the scale s of the cosine logits", {"type": float}),
     "backbone": ("network body; mobilenet_v2 starts from ImageNet weights, the others from scratch", {"choices": BACKBONES}),
     "head": ("after the backbone: 'linear' projects its features to --dim; 'none' keeps them (--dim must then be the backbone's width, 256 for face_reid_0095)", {"choices": HEADS}),

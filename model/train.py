@@ -111,9 +111,12 @@ def build_sampler(
         sampler = BalancedPairSampler(labels, pairs, seed=config.seed, batch_size=config.batch_size)
     else:
         images_per_batch = 2 * config.batch_size
-        if images_per_batch % config.k:
-            raise ValueError(f"--k {config.k} must divide the {images_per_batch} images of a batch")
-        sampler = PKSampler(labels, p=images_per_batch // config.k, k=config.k, batches_per_epoch=batches, seed=config.seed)
+        if images_per_batch % config.images_per_class:
+            raise ValueError(f"--images-per-class {config.images_per_class} must divide the {images_per_batch} images of a batch")
+        sampler = PKSampler(
+            labels, p=images_per_batch // config.images_per_class, k=config.images_per_class, batches_per_epoch=batches,
+            seed=config.seed,
+        )
     return DistributedBatchSampler(sampler, group.rank, group.world_size) if group.distributed else sampler
 
 

@@ -121,15 +121,16 @@ class FaceDetector:
         return sorted(faces, key=lambda face: face.area, reverse=True)
 
 
-def select_face(faces: list[Face], index: int | None = None) -> Face:
-    """The largest face, or ``faces[index]`` (faces sorted largest first); ``NoFaceError`` when there is none."""
+def select_face(faces: list[Face], number: int | None = None) -> Face:
+    """The largest face, or face ``number`` (faces sorted largest first, numbered from 0); ``NoFaceError`` when
+    there is none."""
     if not faces:
         raise NoFaceError()
-    if index is None:
+    if number is None:
         return faces[0]
-    if not 0 <= index < len(faces):
-        raise ValueError(f"face {index} does not exist: the photo has {len(faces)} face(s), numbered 0 to {len(faces) - 1}")
-    return faces[index]
+    if not 0 <= number < len(faces):
+        raise ValueError(f"face {number} does not exist: the photo has {len(faces)} face(s), numbered 0 to {len(faces) - 1}")
+    return faces[number]
 
 
 def nearest_face(faces: list[Face], point: tuple[float, float]) -> Face | None:

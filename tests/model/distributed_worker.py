@@ -58,7 +58,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     config = TrainConfig(loss=args.loss, miner=args.miner, backbone="small_cnn", pretrained=False, dim=8,
-                         image_size=SIZE, batch_size=8, k=4, pairs_per_epoch=8 * args.steps * args.world_size, lr=1e-2)
+                         image_size=SIZE, batch_size=8, images_per_class=4, pairs_per_epoch=8 * args.steps * args.world_size, lr=1e-2)
     rng = np.random.default_rng(0)
     images = torch.from_numpy(rng.integers(0, 256, size=(CLASSES * PER_CLASS, SIZE, SIZE, 3), dtype=np.uint8))
     labels = torch.arange(CLASSES).repeat_interleave(PER_CLASS)

@@ -60,7 +60,7 @@ def test_ranks_get_the_same_number_of_steps() -> None:
 @pytest.mark.parametrize("loss", ["triplet", "contrastive", "cosface"])
 def test_a_distributed_epoch_covers_as_many_images_in_fewer_steps(loss: str) -> None:
     labels = np.repeat(np.arange(30), 6)
-    config = TrainConfig(loss=loss, batch_size=16, pairs_per_epoch=128, k=4)
+    config = TrainConfig(loss=loss, batch_size=16, pairs_per_epoch=128, images_per_class=4)
     single = build_sampler(config, labels)
     ranks = [build_sampler(config, labels, ProcessGroup(rank=r, world_size=2)) for r in range(2)]
     assert len(single.batches(0)) == 8

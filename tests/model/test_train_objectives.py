@@ -39,12 +39,12 @@ def _gap(net: EmbeddingNet, images: np.ndarray, labels: np.ndarray) -> float:
 def test_samplers_follow_the_loss() -> None:
     labels = np.repeat(np.arange(8), 6)
     assert isinstance(build_sampler(TrainConfig(loss="contrastive"), labels), BalancedPairSampler)
-    pk = build_sampler(TrainConfig(loss="triplet", batch_size=16, k=4, pairs_per_epoch=64), labels)
+    pk = build_sampler(TrainConfig(loss="triplet", batch_size=16, images_per_class=4, pairs_per_epoch=64), labels)
     assert isinstance(pk, PKSampler)
     batches = pk.batches(0)
     assert len(batches) == 4 and all(len(b) == 32 for b in batches)  # same images per batch and epoch as pairs
     with pytest.raises(ValueError, match="must divide"):
-        build_sampler(TrainConfig(loss="triplet", batch_size=16, k=5), labels)
+        build_sampler(TrainConfig(loss="triplet", batch_size=16, images_per_class=5), labels)
 
 
 def test_miner_only_for_the_triplet_loss() -> None:
@@ -90,7 +90,7 @@ def test_every_objective_learns_a_metric(loss: str, miner: str | None, pairs: st
     torch.manual_seed(0)
     train_x, train_y = _squares(16, 6, seed=0)
     test_x, test_y = _squares(6, 6, seed=1)
-    config = TrainConfig(loss=loss, miner=miner or "batch-hard", pairs=pairs, batch_size=12, k=4, pairs_per_epoch=96, dim=16)
+    config = TrainConfig(loss=loss, miner=miner or "batch-hard", pairs=pairs, batch_size=12, images_per_class=4, pairs_per_epoch=96, dim=16)
     net = EmbeddingNet("small_cnn", dim=16, pretrained=False)
     loss_fn = build_loss(config, num_classes=6)
     sampler = build_sampler(config, train_y)
@@ -113,3 +113,10 @@ def test_naming_only_the_triplet_loss_gets_the_miner_the_results_recommend() -> 
     """Batch-hard collapses on faces (docs/results-notes.md); semi-hard does not, so it is the default miner."""
     assert TrainConfig(loss="triplet").miner == "semi-hard"
     assert TrainConfig(loss="triplet").default_run_name() == "lfw20-triplet-semi-hard-mobilenet_v2-d64-s0"
+
+
+def test_images_per_class_is_read_from_runs_saved_as_k() -> None:
+    """``k`` meant images per class in a P x K batch and matches per face: the config now says images_per_class,
+    and a run saved with the old name still loads."""
+    assert TrainConfig.from_dict({"loss": "triplet", "k": 8}).images_per_class == 8
+    assert "images_per_class" in TrainConfig().to_dict() and "k" not in TrainConfig().to_dict()
