@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from model.grid import FIELD_TYPES, IGNORED_KEYS, TASK_KEYS, Run, format_duration
-from model.config import COLLAPSE_SPREAD, LOSSES, MINERS, TrainConfig
+from model.config import COLLAPSE_SPREAD, FACE_BACKBONES, LOSSES, MINERS, TrainConfig
 
 PICTURE_DIMS = (2, 64)
 """The embedding dimensions whose best run per task gets pictures in the report."""
@@ -106,7 +106,12 @@ def method_label(config: TrainConfig, extra: tuple[str, ...] = ()) -> str:
 
 
 def run_label(result: Result, extra: tuple[str, ...] = ()) -> str:
-    return f"{method_label(result.config, extra)}, dim {result.config.dim}"
+    config = result.config
+    if config.epochs == 0:  # not trained: the network as it starts (a pretrained backbone as published)
+        return f"{config.backbone} as published, dim {config.dim}"
+    body = f"{config.backbone}{', frozen' if config.freeze_backbone else ''}, " if config.backbone in FACE_BACKBONES else ""
+    extra_data = "" if config.extra_data == "none" else f" + {config.extra_data}"
+    return f"{body}{method_label(config, extra)}{extra_data}, dim {config.dim}"
 
 
 def _order(result: Result) -> tuple:

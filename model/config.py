@@ -13,6 +13,8 @@ from typing import Any
 DATASETS = ("lfw", "tt100k")
 LFW_PROTOCOLS = ("closed", "devtrain")
 BACKBONES = ("small_cnn", "mobilenet_v2", "vgg16", "face_reid_0095")
+FACE_BACKBONES = ("face_reid_0095",)
+"""Backbones pretrained on faces (``model.pretrained``); the others start from ImageNet weights or from scratch."""
 HEADS = ("linear", "none")
 """What follows the backbone: a linear projection to ``dim``, or nothing (the backbone's own features)."""
 LOSSES = ("contrastive", "triplet", "cosface")
