@@ -1,6 +1,6 @@
 """Which landmarks to align LFW's frames with, for the pretrained face network: View 2 accuracy of each source.
 
-    python bench/landmark_sources.py --source fixed|regressor|ovdet|onet
+    python bench/landmark_sources.py --source fixed|regressor|ovdet|onet|mtcnn [--min-face 20]
 
 Every View 2 image (7,701) is aligned onto ``face-reidentification-retail-0095``'s template from the landmarks of
 one source, embedded by the published network in OpenVINO (one thread), and the 6,000 pairs are scored with the
@@ -10,7 +10,9 @@ official 10 folds. The sources:
 - ``regressor``: Open Model Zoo's ``landmarks-regression-retail-0009`` on the template's face box enlarged 1.15x;
 - ``ovdet``: Open Model Zoo's ``face-detection-retail-0004`` first (the box nearest the centre, else the
   template's), then the regressor on that box enlarged 1.15x: the pipeline of Open Model Zoo's demo;
-- ``onet``: MTCNN's last stage alone on the template's face box.
+- ``onet``: MTCNN's last stage alone on the template's face box;
+- ``mtcnn``: all of MTCNN with facenet-pytorch's own thresholds (0.6, 0.7, 0.7) and faces from ``--min-face``
+  pixels, the face nearest the centre (the template's landmarks where it finds none).
 
 What the app uses (MTCNN, the face nearest the centre) is measured by ``doppelganger evaluate runs/default``.
 docs/faces.md has the table.
@@ -30,12 +32,12 @@ from PIL import Image
 from model.data.lfw import image_dir, read_pairs
 from model.evaluation.verification import kfold_verification
 from model.faces.alignment import Template, align_face, lfw_template
-from model.faces.detector import Face, FaceDetector
+from model.faces.detector import Face, FaceDetector, nearest_face
 from model.networks.backbones import FACE_INPUTS
 from model.pretrained import model_file
 from model.settings import get_settings
 
-SOURCES = ("fixed", "regressor", "ovdet", "onet")
+SOURCES = ("fixed", "regressor", "ovdet", "onet", "mtcnn")
 LFW_BOX = (78.38, 64.68, 170.93, 188.11)
 """The median MTCNN box of LFW's frames (``lfw_template.json``)."""
 
@@ -89,6 +91,7 @@ def onet_landmarks(mtcnn, image: Image.Image, box) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", choices=SOURCES, required=True)
+    parser.add_argument("--min-face", type=int, default=20, help="mtcnn: the smallest face searched for, in pixels")
     args = parser.parse_args()
     torch.set_num_threads(1)
     settings = get_settings()
@@ -101,6 +104,7 @@ def main() -> None:
     regressor = compiled("landmarks-regression-retail-0009")
     detector = compiled("face-detection-retail-0004")
     mtcnn = FaceDetector().mtcnn
+    full = FaceDetector(min_face_size=args.min_face, min_probability=0.0, thresholds=(0.6, 0.7, 0.7))
     embeddings, seconds = {}, []
     for path in paths:
         image = Image.open(root / path).convert("RGB")
@@ -111,8 +115,11 @@ def main() -> None:
             landmarks = regressor_landmarks(regressor, image, LFW_BOX)
         elif args.source == "ovdet":
             landmarks = regressor_landmarks(regressor, image, detector_box(detector, image))
-        else:
+        elif args.source == "onet":
             landmarks = onet_landmarks(mtcnn, image, LFW_BOX)
+        else:
+            face = nearest_face(full.detect(image), (image.width / 2, image.height / 2))
+            landmarks = face.landmarks if face is not None else lfw_template().landmarks
         crop = align_face(image, Face((0, 0, 1, 1), 1.0, np.asarray(landmarks)), template)
         vector = network(bgr_batch(crop))[0].reshape(-1)
         seconds.append(time.perf_counter() - start)
