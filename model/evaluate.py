@@ -173,10 +173,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "run": str(run.path), "checkpoint": args.checkpoint, "config": config.to_dict(),
         "train_images": len(train), "test_images": len(test), "classes": test.num_classes,
     }
-    metrics, predicted = evaluate_features(model_features(net, config.image_size), train_images, train.labels, test_images, test.labels, closed, lfw)
+    features = model_features(net, config.image_size)  # one export and one runtime for every metric
+    metrics, predicted = evaluate_features(features, train_images, train.labels, test_images, test.labels, closed, lfw)
     result.update(metrics)
     if config.dataset == "lfw" and not closed:
-        result["lfw62_knn1_acc"] = lfw62_knn1(model_features(net, config.image_size), settings.data_dir, cache.take)
+        result["lfw62_knn1_acc"] = lfw62_knn1(features, settings.data_dir, cache.take)
     if predicted is not None:
         result["knn1_confusions"] = [
             {"true": test.classes[t], "predicted": test.classes[p], "count": int(c)}

@@ -134,7 +134,6 @@ def _md5_file(path: Path) -> str:
 def fetch(url: str, path: Path, expected: str | None, timeout: float, algorithm: str = "md5") -> Path:
     """Stream ``url`` into ``path``, checking its length and its ``algorithm`` digest (``expected``, hex; None: no
     check); delete ``path`` and raise on any failure."""
-    md5 = expected
     name = path.name
     try:
         response = urlopen(Request(url, headers={"User-Agent": "doppelganger"}), timeout=timeout)
@@ -170,10 +169,10 @@ def fetch(url: str, path: Path, expected: str | None, timeout: float, algorithm:
         path.unlink(missing_ok=True)
         raise
     actual = digest.hexdigest()
-    if md5 is not None and actual != md5:
+    if expected is not None and actual != expected:
         path.unlink(missing_ok=True)
         raise DownloadError(
-            f"{name} from {url} failed its checksum (expected {algorithm} {md5}, got {actual}); the file was deleted"
+            f"{name} from {url} failed its checksum (expected {algorithm} {expected}, got {actual}); the file was deleted"
         )
     return path
 
