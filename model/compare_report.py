@@ -127,10 +127,11 @@ def group_by_task(results: list[Result]) -> dict[tuple, list[Result]]:
 
 
 def varying_keys(results: list[Result]) -> tuple[str, ...]:
-    """Settings other than loss, miner and dim whose value differs between these runs."""
+    """Settings other than loss, miner and dim whose value differs between the runs that use them (a setting of
+    one loss, ``None`` in the others' runs, varies only if its own runs differ)."""
     skip = set(SHOWN_KEYS) | set(TASK_KEYS) | set(IGNORED_KEYS)
     return tuple(key for key in FIELD_TYPES
-                 if key not in skip and len({getattr(r.config, key) for r in results}) > 1)
+                 if key not in skip and len({getattr(r.config, key) for r in results} - {None}) > 1)
 
 
 def common_settings(results: list[Result]) -> str:
@@ -168,7 +169,7 @@ def results_tables(group: list[Result]) -> list[str]:
 
     for r in group:
         c = r.config
-        row = [c.loss, c.miner if c.loss == "triplet" else "", str(c.dim), *(str(getattr(c, k)) for k in extra)]
+        row = [c.loss, c.miner if c.loss == "triplet" else "", str(c.dim), *("" if getattr(c, k) is None else str(getattr(c, k)) for k in extra)]
         row += [cell(r.result, key, len(group) > 1) for key, _ in columns]
         minutes = r.result.get("train_minutes")
         row += ["" if minutes is None else f"{minutes:.1f}",

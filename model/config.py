@@ -20,7 +20,13 @@ HEADS = ("linear", "none")
 LOSSES = ("contrastive", "triplet", "cosface")
 MINERS = ("random", "batch-all", "batch-hard", "semi-hard", "multi-similarity")
 """Triplet miners (``--loss triplet`` only)."""
-PAIRS = ("batch", "drawn")
+PAIRS = ("batch", "pk", "drawn")
+"""Contrastive pairs: every pair of a batch of balanced drawn pairs, every pair of a P x K batch, or the drawn
+pairs only."""
+HINGES = ("squared", "plain")
+"""Contrastive only: the hinge of each pair squared (Hadsell et al. 2006) or not (pytorch-metric-learning)."""
+REDUCERS = ("mean", "nonzero")
+"""Contrastive only: average each term over all its pairs, or over the pairs with a non-zero term."""
 EXTRA_DATA = ("none", "celeba10k")
 """More people for the training part of ``--protocol devtrain``: CelebA-10k's (``model.data.celeba``)."""
 DEVICES = ("auto", "cpu", "cuda")
@@ -28,6 +34,24 @@ COLLAPSE_SPREAD = 0.01
 """Below this mean standard deviation per dimension an embedding has collapsed onto (nearly) one point."""
 DEFAULT_MARGINS = {"contrastive": 1.0, "triplet": 0.2, "cosface": 0.35}
 """Each loss's margin when ``--margin`` is not given (distances between unit vectors; CosFace: in cosine)."""
+LOSS_SETTINGS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "pairs": (("contrastive",), "batch"),
+    "pos_margin": (("contrastive",), 0.0),
+    "hinge": (("contrastive",), "squared"),
+    "reducer": (("contrastive",), "mean"),
+    "miner": (("triplet",), "semi-hard"),
+    "soft_margin": (("triplet",), False),
+    "miner_warmup": (("triplet",), 0),
+    "scale": (("cosface",), 32.0),
+    "images_per_class": (("triplet", "cosface", "contrastive"), 4),
+}
+"""The settings that only some losses use: those losses, and the value a run of them gets when it names none.
+A setting is ``None`` in a run of any other loss, is refused when given to one, and is left out of its saved
+config. ``images_per_class`` applies to the contrastive loss with ``pairs = "pk"`` only."""
+LEGACY_VALUES = {"pos_margin": 0.0, "hinge": "squared", "reducer": "mean"}
+"""What runs saved before these settings existed trained with."""
+OFF_VALUES = {"soft_margin": False, "miner_warmup": 0}
+"""Values that switch a setting off, and so mean the same as not giving it, whatever the loss."""
 
 
 @dataclass
@@ -40,12 +64,15 @@ class TrainConfig:
     extra_data: str = "none"
     loss: str = "contrastive"
     margin: float | None = None
-    pairs: str = "batch"
-    miner: str = "semi-hard"
-    soft_margin: bool = False
-    miner_warmup: int = 0
-    images_per_class: int = 4
-    scale: float = 32.0
+    pairs: str | None = None
+    pos_margin: float | None = None
+    hinge: str | None = None
+    reducer: str | None = None
+    miner: str | None = None
+    soft_margin: bool | None = None
+    miner_warmup: int | None = None
+    images_per_class: int | None = None
+    scale: float | None = None
     backbone: str = "mobilenet_v2"
     pretrained: bool = True
     head: str = "linear"
@@ -63,18 +90,40 @@ class TrainConfig:
     amp: bool = True
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss {self.loss!r} is not one of {', '.join(LOSSES)}")
+        self._settle_loss_settings()
         for name, allowed in (("device", DEVICES), ("dataset", DATASETS), ("protocol", LFW_PROTOCOLS), ("extra_data", EXTRA_DATA), ("backbone", BACKBONES), ("head", HEADS),
-                              ("loss", LOSSES), ("miner", MINERS), ("pairs", PAIRS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
+                              ("miner", MINERS), ("pairs", PAIRS), ("hinge", HINGES), ("reducer", REDUCERS)):
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}")
+        if self.pos_margin is not None and not 0 <= self.pos_margin < self.loss_margin:
+            raise ValueError(f"--pos-margin must be at least 0 and below the margin {self.loss_margin}, got {self.pos_margin}")
         if self.dataset != "lfw" and self.protocol != "closed":
             raise ValueError("--protocol applies to LFW only")
         if self.extra_data != "none" and not (self.dataset == "lfw" and self.protocol == "devtrain"):
             raise ValueError("--extra-data adds training people to --dataset lfw --protocol devtrain only")
-        if self.miner_warmup < 0:
+        if (self.miner_warmup or 0) < 0:
             raise ValueError(f"--miner-warmup is a number of epochs, 0 or more, got {self.miner_warmup}")
-        if self.miner_warmup and self.loss != "triplet":
-            raise ValueError("--miner-warmup applies to the triplet loss only (--loss triplet)")
+
+    def _settle_loss_settings(self) -> None:
+        """Refuse a setting that this run's loss would ignore; give the ones it uses their default."""
+        for name, (losses, default) in LOSS_SETTINGS.items():
+            value = getattr(self, name)
+            if name in OFF_VALUES and value == OFF_VALUES[name]:
+                value = None
+            uses = self.loss in losses and (name != "images_per_class" or self.loss != "contrastive" or self.pairs == "pk")
+            if uses:
+                setattr(self, name, default if value is None else value)
+                continue
+            if value is not None:
+                flag = "--" + name.replace("_", "-")
+                users = " or ".join(f"--loss {loss}" for loss in losses)
+                if name == "images_per_class":
+                    users = "--loss triplet, --loss cosface, or --loss contrastive with --pairs pk"
+                raise ValueError(f"{flag} applies to {users} only; --loss {self.loss} does not use it, so leave it out")
+            setattr(self, name, None)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
@@ -87,8 +136,37 @@ class TrainConfig:
             raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
         return cls(**values)
 
+    @classmethod
+    def from_saved(cls, values: dict[str, Any]) -> "TrainConfig":
+        """The config of a saved run. Runs saved before loss settings were refused recorded them all (a
+        contrastive run's ``miner``): those its loss ignores are dropped; settings it predates get the value it
+        trained with (``LEGACY_VALUES``)."""
+        values = dict(values)
+        loss = values.get("loss", cls.loss)
+        if "k" in values and "images_per_class" not in values:
+            values["images_per_class"] = values.pop("k")
+        for name, (losses, _) in LOSS_SETTINGS.items():
+            uses = loss in losses and (name != "images_per_class" or loss != "contrastive" or values.get("pairs") == "pk")
+            if not uses:
+                values.pop(name, None)
+            elif name in LEGACY_VALUES and name not in values:
+                values[name] = LEGACY_VALUES[name]
+        return cls.from_dict(values)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every setting of the run, less those its loss does not use."""
+        return {key: value for key, value in asdict(self).items() if value is not None or key == "margin"}
+
+    def _contrastive_name_parts(self) -> list[str]:
+        """What a contrastive run's name says of settings that differ from the defaults (-pk, -pm0.2, ...)."""
+        parts = []
+        for name, text in (("pairs", "{}"), ("pos_margin", "pm{:g}"), ("hinge", "{}"), ("reducer", "{}")):
+            value = getattr(self, name)
+            if value != LOSS_SETTINGS[name][1]:
+                parts.append("-" + text.format(value))
+        if self.margin is not None and self.margin != DEFAULT_MARGINS["contrastive"]:
+            parts.append(f"-m{self.margin:g}")
+        return parts
 
     @property
     def loss_margin(self) -> float:
@@ -101,8 +179,17 @@ class TrainConfig:
         if self.loss == "triplet":
             loss = f"triplet-{self.miner}{'-soft' if self.soft_margin else ''}"
             loss += f"-warm{self.miner_warmup}" if self.miner_warmup else ""
+        if self.loss == "contrastive":
+            loss += "".join(self._contrastive_name_parts())
         body = self.backbone + ("-frozen" if self.freeze_backbone else "") + ("-nohead" if self.head == "none" else "")
-        return f"{self.dataset}{subset}-{loss}-{body}-d{self.dim}-s{self.seed}"
+        return f"{self.dataset}{subset}-{loss}-{body}-d{self.dim}{''.join(self._recipe_name_parts())}-s{self.seed}"
+
+    def _recipe_name_parts(self) -> list[str]:
+        """What a run's name says of its input size, schedule length and learning rate when they are not the
+        defaults (-px96, -e30, -lr0.0003), so that a grid can compare them."""
+        defaults = TrainConfig(loss=self.loss)
+        return [text.format(getattr(self, name)) for name, text in (("image_size", "-px{}"), ("epochs", "-e{}"), ("lr", "-lr{:g}"))
+                if getattr(self, name) != getattr(defaults, name)]
 
 
 _FLAGS = {
@@ -112,10 +199,13 @@ _FLAGS = {
     "extra_data": ("LFW devtrain only: more people for training, never for evaluation (celeba10k: 5,262 CelebA people under $DOPPELGANGER_DATA_DIR/celeba10k)", {"choices": EXTRA_DATA}),
     "loss": ("metric loss: contrastive pairs (balanced pair batches), triplet (P x K batches, with --miner), or cosface (a margin softmax over the training classes, P x K batches)", {"choices": LOSSES}),
     "margin": ("margin of the loss; default per loss: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_MARGINS.items()) + " (unit-length embeddings: distances lie in [0, 2])", {"type": float}),
-    "pairs": ("contrastive only: 'batch' makes the loss cover every pair of images in the batch (the sampled pairs fill it); 'drawn' only the sampled pairs", {"choices": PAIRS}),
+    "pairs": ("contrastive only: 'batch' makes the loss cover every pair of images of a batch of balanced drawn pairs; 'pk' every pair of a P x K batch (--images-per-class); 'drawn' the drawn pairs only", {"choices": PAIRS}),
+    "pos_margin": ("contrastive only: positive pairs closer than this add no loss (0: pull them all the way together)", {"type": float}),
+    "hinge": ("contrastive only: each pair's hinge squared (Hadsell et al. 2006) or plain (pytorch-metric-learning)", {"choices": HINGES}),
+    "reducer": ("contrastive only: average the positive and the negative terms over all pairs ('mean') or over the pairs still inside a margin ('nonzero', pytorch-metric-learning's AvgNonZeroReducer)", {"choices": REDUCERS}),
     "miner": ("triplet only: which triplets of a P x K batch the loss sees", {"choices": MINERS}),
     "miner_warmup": ("triplet only: epochs at the start that mine semi-hard triplets before --miner takes over, a warm-up on easier triplets (0: none)", {"type": int}),
-    "images_per_class": ("K, the images of each class in a P x K batch (P = 2 x batch size / K)", {"type": int}),
+    "images_per_class": ("triplet, cosface, and contrastive with --pairs pk: K, the images of each class in a P x K batch (P = 2 x batch size / K)", {"type": int}),
     "scale": ("cosface only: the scale s of the cosine logits", {"type": float}),
     "backbone": ("network body; mobilenet_v2 starts from ImageNet weights, the others from scratch", {"choices": BACKBONES}),
     "head": ("after the backbone: 'linear' projects its features to --dim; 'none' keeps them (--dim must then be the backbone's width, 256 for face_reid_0095)", {"choices": HEADS}),
@@ -132,13 +222,19 @@ _FLAGS = {
 }
 
 
+def _default_text(defaults: TrainConfig, name: str) -> Any:
+    if name in LOSS_SETTINGS:
+        return LOSS_SETTINGS[name][1]
+    return getattr(defaults, name)
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     parser.add_argument("--config", help="a JSON or TOML file of the settings below (flags override it)")
     for name, (text, extra) in _FLAGS.items():
         parser.add_argument(
             "--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS,
-            help=f"{text} (default: {getattr(defaults, name)})", **extra,
+            help=f"{text} (default: {_default_text(defaults, name)})", **extra,
         )
     parser.add_argument("--no-pretrained", dest="pretrained", action="store_false", default=argparse.SUPPRESS,
                         help="start mobilenet_v2 from random weights instead of ImageNet")

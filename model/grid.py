@@ -28,7 +28,7 @@ FIELD_TYPES = {f.name: str(f.type) for f in fields(TrainConfig)}
 
 def _check_value(key: str, value: Any, where: str) -> Any:
     """The value, converted where TOML's types allow (an int for a float); a ValueError naming it otherwise."""
-    kind = FIELD_TYPES[key]
+    kind = FIELD_TYPES[key].replace(" | None", "")
     if kind == "bool":
         ok = isinstance(value, bool)
     elif kind == "int":
@@ -39,7 +39,7 @@ def _check_value(key: str, value: Any, where: str) -> Any:
     else:
         ok = isinstance(value, str)
     if not ok:
-        raise ValueError(f"{where}: {key} = {value!r} should be {kind.replace(' | None', '')}")
+        raise ValueError(f"{where}: {key} = {value!r} should be {kind}")
     return value
 
 
@@ -89,7 +89,8 @@ def expand_grid(grid: dict[str, Any]) -> list[TrainConfig]:
         listed = "; ".join(f"{name} (experiments {', '.join(map(str, n))})" for name, n in duplicates.items())
         raise ValueError(
             f"the grid makes the same run more than once: {listed}. A run's name, and so its directory, covers "
-            "dataset, min_images, protocol, loss, miner (triplet only), backbone, dim and seed; runs differing "
+            "dataset, min_images, protocol, loss, miner (triplet only), the contrastive settings, backbone, dim, "
+            "image_size, epochs, lr and seed; runs differing "
             "only in other settings would share it"
         )
     return configs
@@ -136,11 +137,12 @@ class Run:
         """The settings in which the saved run differs from the grid's ("epochs 1 != 12"); empty if none."""
         if not self.config_file.exists():
             return []
-        # A run saved before a setting existed trained with that setting's default.
-        saved = {**TrainConfig().to_dict(), **json.loads(self.config_file.read_text())}
+        # A run saved before a setting existed trained with that setting's default, or its legacy value.
+        values = json.loads(self.config_file.read_text())
+        saved = {**TrainConfig(loss=values.get("loss", TrainConfig.loss)).to_dict(), **TrainConfig.from_saved(values).to_dict()}
         wanted = self.config.to_dict()
-        return [f"{key} {saved[key]!r} != {value!r}" for key, value in wanted.items()
-                if key not in IGNORED_KEYS and saved[key] != value]
+        return [f"{key} {saved.get(key)!r} != {value!r}" for key, value in wanted.items()
+                if key not in IGNORED_KEYS and saved.get(key) != value]
 
     def status(self) -> str:
         if self.eval_file.exists():

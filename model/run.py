@@ -53,7 +53,7 @@ class RunDir:
         return self.config_file.exists()
 
     def config(self) -> TrainConfig:
-        return TrainConfig.from_dict(json.loads(self.config_file.read_text()))
+        return TrainConfig.from_saved(json.loads(self.config_file.read_text()))
 
     def write_config(self, config: TrainConfig) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,8 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, RunDir]:
 def build_loss(config: TrainConfig, num_classes: int) -> torch.nn.Module:
     """The loss module of ``config.loss`` (CosFace owns class weights, which the optimiser must also train)."""
     if config.loss == "contrastive":
-        return ContrastiveLoss(margin=config.loss_margin)
+        return ContrastiveLoss(margin=config.loss_margin, pos_margin=config.pos_margin,
+                               power=2.0 if config.hinge == "squared" else 1.0, reducer=config.reducer)
     if config.loss == "triplet":
         return TripletMarginLoss(margin=config.loss_margin, soft_margin=config.soft_margin)
     if config.loss == "cosface":
@@ -99,14 +100,14 @@ def build_miner(config: TrainConfig):
 def build_sampler(
     config: TrainConfig, labels: np.ndarray, group: ProcessGroup = ProcessGroup()
 ) -> BalancedPairSampler | PKSampler | DistributedBatchSampler:
-    """Balanced pairs for the contrastive loss; P x K batches for the others. Every batch holds
+    """Balanced pairs for the contrastive loss (unless ``--pairs pk``); P x K batches for the others. Every batch holds
     ``2 * batch_size`` images and every epoch ``2 * pairs_per_epoch``, whatever the loss.
 
     In a distributed run every rank gets whole batches of that size, and an epoch still covers about
     ``2 * pairs_per_epoch`` images: ``world_size`` times fewer steps, each with ``world_size`` batches."""
     steps = math.ceil(config.pairs_per_epoch / config.batch_size / group.world_size)
     batches = steps * group.world_size
-    if config.loss == "contrastive":
+    if config.loss == "contrastive" and config.pairs != "pk":
         pairs = batches * config.batch_size if group.distributed else config.pairs_per_epoch
         sampler = BalancedPairSampler(labels, pairs, seed=config.seed, batch_size=config.batch_size)
     else:
@@ -124,13 +125,13 @@ def gathers_batch(config: TrainConfig) -> bool:
     """Whether the loss sees every rank's embeddings: the triplet miners (more classes, positives and negatives
     to mine) and the all-pairs contrastive loss do; CosFace and drawn pairs are sums over single images or pairs,
     which DistributedDataParallel's gradient averaging already makes global."""
-    return config.loss == "triplet" or (config.loss == "contrastive" and config.pairs == "batch")
+    return config.loss == "triplet" or (config.loss == "contrastive" and config.pairs != "drawn")
 
 
 def batch_loss(config: TrainConfig, loss_fn: torch.nn.Module, miner, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The loss of one batch. For drawn pairs, rows ``i`` and ``i + n`` of the batch are the pairs."""
     if config.loss == "contrastive":
-        if config.pairs == "batch":
+        if config.pairs != "drawn":
             return loss_fn.all_pairs(embeddings, labels)
         n = len(labels) // 2
         return loss_fn(embeddings[:n], embeddings[n:], labels[:n] == labels[n:])
@@ -508,7 +509,7 @@ def train_epochs(
                desc="train", disable=not group.is_main)
     for epoch in range(start_epoch, config.epochs):
         stats = train_epoch(
-            config, model, setup.augment, setup.loss_fn, setup.warmup_miner if epoch < config.miner_warmup else setup.miner,
+            config, model, setup.augment, setup.loss_fn, setup.warmup_miner if epoch < (config.miner_warmup or 0) else setup.miner,
             setup.optimizer, setup.scheduler, data.train_images, data.train_labels, setup.sampler, epoch, bar, runtime,
         )
         rng_states = group.all_objects(rng_state(runtime))

@@ -50,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--loss", default="triplet")
-    parser.add_argument("--miner", default="batch-hard")
+    parser.add_argument("--miner", default=None, help="triplet only (default: semi-hard)")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--reference", action="store_true")
     parser.add_argument("--world-size", type=int, default=2, help="with --reference: the distributed run to match")
@@ -58,7 +58,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     config = TrainConfig(loss=args.loss, miner=args.miner, backbone="small_cnn", pretrained=False, dim=8,
-                         image_size=SIZE, batch_size=8, images_per_class=4, pairs_per_epoch=8 * args.steps * args.world_size, lr=1e-2)
+                         image_size=SIZE, batch_size=8, images_per_class=None if args.loss == "contrastive" else 4, pairs_per_epoch=8 * args.steps * args.world_size, lr=1e-2)
     rng = np.random.default_rng(0)
     images = torch.from_numpy(rng.integers(0, 256, size=(CLASSES * PER_CLASS, SIZE, SIZE, 3), dtype=np.uint8))
     labels = torch.arange(CLASSES).repeat_interleave(PER_CLASS)

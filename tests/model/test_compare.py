@@ -18,7 +18,7 @@ from model.config import TrainConfig
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "grids" / "smoke.toml"
 COMPARISON = ROOT / "grids" / "comparison.toml"
-SMOKE_RUNS = ("lfw20-contrastive-small_cnn-d4-s0", "lfw20-triplet-batch-hard-small_cnn-d4-s0")
+SMOKE_RUNS = ("lfw20-contrastive-small_cnn-d4-px32-e1-s0", "lfw20-triplet-batch-hard-small_cnn-d4-px32-e1-s0")
 
 
 # ------------------------------------------------------------------------------------------ grid expansion
@@ -26,7 +26,7 @@ SMOKE_RUNS = ("lfw20-contrastive-small_cnn-d4-s0", "lfw20-triplet-batch-hard-sma
 
 def test_each_experiment_expands_to_the_product_of_its_lists_over_the_defaults() -> None:
     grid = {
-        "defaults": {"backbone": "small_cnn", "epochs": 3, "dim": 8, "lr": 1},
+        "defaults": {"backbone": "small_cnn", "dim": 8, "lr": 1},
         "experiment": [
             {"loss": "contrastive", "dim": [2, 64]},
             {"loss": "triplet", "miner": ["random", "batch-hard"], "dataset": ["lfw", "tt100k"]},
@@ -34,14 +34,14 @@ def test_each_experiment_expands_to_the_product_of_its_lists_over_the_defaults()
     }
     configs = expand_grid(grid)
     assert [c.default_run_name() for c in configs] == [
-        "lfw20-contrastive-small_cnn-d2-s0",
-        "lfw20-contrastive-small_cnn-d64-s0",
-        "lfw20-triplet-random-small_cnn-d8-s0",
-        "tt100k20-triplet-random-small_cnn-d8-s0",
-        "lfw20-triplet-batch-hard-small_cnn-d8-s0",
-        "tt100k20-triplet-batch-hard-small_cnn-d8-s0",
+        "lfw20-contrastive-small_cnn-d2-lr1-s0",
+        "lfw20-contrastive-small_cnn-d64-lr1-s0",
+        "lfw20-triplet-random-small_cnn-d8-lr1-s0",
+        "tt100k20-triplet-random-small_cnn-d8-lr1-s0",
+        "lfw20-triplet-batch-hard-small_cnn-d8-lr1-s0",
+        "tt100k20-triplet-batch-hard-small_cnn-d8-lr1-s0",
     ]
-    assert all(c.backbone == "small_cnn" and c.epochs == 3 for c in configs)
+    assert all(c.backbone == "small_cnn" and c.epochs == 12 for c in configs)
     assert all(c.lr == 1.0 and isinstance(c.lr, float) for c in configs)  # TOML's 1 for a float setting
 
 
@@ -69,9 +69,9 @@ def test_the_shipped_grids() -> None:
 
 
 @pytest.mark.parametrize("grid, message", [
-    ({"experiment": [{"loss": "contrastive", "miner": ["random", "batch-hard"]}]}, "lfw20-contrastive-mobilenet_v2-d64-s0"),
-    ({"experiment": [{"lr": 0.001}, {"lr": 0.01}]}, r"experiments 1, 2"),
-], ids=["a miner list on a loss without miners", "settings outside the name"])
+    ({"experiment": [{"loss": "cosface", "scale": [16.0, 32.0]}]}, "lfw20-cosface-mobilenet_v2-d64-s0"),
+    ({"experiment": [{"weight_decay": 0.001}, {"weight_decay": 0.01}]}, r"experiments 1, 2"),
+], ids=["a list of a setting outside the name", "settings outside the name"])
 def test_runs_that_would_share_a_name_are_rejected(grid: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match="more than once") as error:
         expand_grid(grid)
@@ -193,20 +193,25 @@ def test_run_dir_reads_one_record_per_epoch(tmp_path: Path) -> None:
 
 def test_a_run_saved_with_other_settings_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     [config] = load_grid(SMOKE)[:1]
-    changed = TrainConfig.from_dict({**config.to_dict(), "lr": 0.5})
+    changed = TrainConfig.from_dict({**config.to_dict(), "weight_decay": 0.5})
     fake_run(tmp_path / "runs", changed, epochs=0)
     assert main(["compare", "--grid", str(SMOKE), "--runs-dir", str(tmp_path / "runs"), "--dry-run"]) == 0
-    assert "differ from the grid's: lr 0.5 != 0.001" in capsys.readouterr().out
+    assert "differ from the grid's: weight_decay 0.5 != 0.0001" in capsys.readouterr().out
     args = ["compare", "--grid", str(SMOKE), "--runs-dir", str(tmp_path / "runs"), "--report", str(tmp_path / "r.md")]
     assert main(args) == 2
     assert "other settings than the grid's" in capsys.readouterr().err
+
+
+def test_a_setting_the_loss_ignores_is_refused_by_the_grid() -> None:
+    with pytest.raises(ValueError, match=r"experiment 1 \(miner random\): --miner applies to --loss triplet only"):
+        expand_grid({"experiment": [{"loss": "contrastive", "miner": ["random", "batch-hard"]}]})
 
 
 def test_a_run_saved_before_a_setting_existed_has_its_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     [config] = load_grid(SMOKE)[:1]
     path = fake_run(tmp_path / "runs", config, epochs=0)
     saved = json.loads((path / "config.json").read_text())
-    del saved["miner_warmup"]
+    del saved["hinge"]  # contrastive runs saved before --hinge existed trained with the squared hinge
     (path / "config.json").write_text(json.dumps(saved))
     assert main(["compare", "--grid", str(SMOKE), "--runs-dir", str(tmp_path / "runs"), "--dry-run"]) == 0
     assert "differ from the grid's" not in capsys.readouterr().out
@@ -246,7 +251,7 @@ def test_report_sentences_are_computed_from_the_numbers(tmp_path: Path, capsys: 
     assert len(rows) == 7 + 2
     assert "| triplet | batch-hard | 64 | **60.0** | **30.0** | **70.0 ± 2.0** | 1.0 | 2/2 |" in rows
     assert "| baseline: PCA-whitened |  |  | 45.0 | 20.0 |  |  |  |" in rows
-    assert "Not evaluated yet (1): `lfw20-cosface-small_cnn-d64-s0`" in text
+    assert "Not evaluated yet (1): `lfw20-cosface-small_cnn-d64-e2-s0`" in text
     assert "- 1-NN accuracy: triplet batch-hard, dim 64, 60.0% (+10.0 points over the next best, 50.0%); " \
            "baselines: raw pixels 25.0%, PCA-whitened 45.0%." in text
     assert "2 of 7 runs beat the strongest baseline (PCA-whitened, 45.0%) on 1-NN accuracy." in text
@@ -257,7 +262,7 @@ def test_report_sentences_are_computed_from_the_numbers(tmp_path: Path, capsys: 
     assert "- triplet random: dim 2" not in text  # two dimensions only: the sentence above says it all
     assert "- LFW View 2 verification accuracy: all 7 runs tie at 70.0%." in text
     assert "- triplet random: dim 64 50.0%, dim 2 30.0%, +20.0 points for dim 64." in text
-    assert "`lfw20-triplet-batch-hard-small_cnn-d64-s0` (1-NN 60.0%)" in text
+    assert "`lfw20-triplet-batch-hard-small_cnn-d64-e2-s0` (1-NN 60.0%)" in text
     assert "- Person 0 taken for George W Bush: 9 images" in text and "- Person 4 taken for" in text
     assert "Person 5" not in text  # the top five only
     assert "Batch-hard mining wins here because *hand-written* reasons." in text

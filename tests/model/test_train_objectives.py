@@ -14,8 +14,8 @@ from model.samplers import BalancedPairSampler, PKSampler
 from model.train import batch_diagnostics, build_loss, build_miner, build_sampler, lr_schedule, train_epoch
 from model.transforms import BatchAugment
 
-CONFIGS = [("contrastive", None, "batch"), ("contrastive", None, "drawn"), ("cosface", None, "batch")] + [
-    ("triplet", miner, "batch") for miner in MINERS
+CONFIGS = [("contrastive", None, "batch"), ("contrastive", None, "pk"), ("contrastive", None, "drawn"), ("cosface", None, None)] + [
+    ("triplet", miner, None) for miner in MINERS
 ]
 
 
@@ -57,7 +57,7 @@ def test_miner_warmup_is_for_the_triplet_loss_and_named_in_the_run() -> None:
     config = TrainConfig(loss="triplet", miner="batch-hard", miner_warmup=3)
     assert config.default_run_name() == "lfw20-triplet-batch-hard-warm3-mobilenet_v2-d64-s0"
     assert TrainConfig(loss="triplet", miner="batch-hard").default_run_name() == "lfw20-triplet-batch-hard-mobilenet_v2-d64-s0"
-    with pytest.raises(ValueError, match="triplet loss only"):
+    with pytest.raises(ValueError, match="--miner-warmup applies to --loss triplet only; --loss cosface does not use it"):
         TrainConfig(loss="cosface", miner_warmup=2)
     with pytest.raises(ValueError, match="0 or more"):
         TrainConfig(loss="triplet", miner_warmup=-1)
@@ -86,11 +86,12 @@ def test_batch_diagnostics_by_hand() -> None:
 
 
 @pytest.mark.parametrize(("loss", "miner", "pairs"), CONFIGS, ids=lambda v: str(v))
-def test_every_objective_learns_a_metric(loss: str, miner: str | None, pairs: str) -> None:
+def test_every_objective_learns_a_metric(loss: str, miner: str | None, pairs: str | None) -> None:
     torch.manual_seed(0)
     train_x, train_y = _squares(16, 6, seed=0)
     test_x, test_y = _squares(6, 6, seed=1)
-    config = TrainConfig(loss=loss, miner=miner or "batch-hard", pairs=pairs, batch_size=12, images_per_class=4, pairs_per_epoch=96, dim=16)
+    per_class = 4 if loss != "contrastive" or pairs == "pk" else None
+    config = TrainConfig(loss=loss, miner=miner, pairs=pairs, batch_size=12, images_per_class=per_class, pairs_per_epoch=96, dim=16)
     net = EmbeddingNet("small_cnn", dim=16, pretrained=False)
     loss_fn = build_loss(config, num_classes=6)
     sampler = build_sampler(config, train_y)
@@ -119,4 +120,47 @@ def test_images_per_class_is_read_from_runs_saved_as_k() -> None:
     """``k`` meant images per class in a P x K batch and matches per face: the config now says images_per_class,
     and a run saved with the old name still loads."""
     assert TrainConfig.from_dict({"loss": "triplet", "k": 8}).images_per_class == 8
-    assert "images_per_class" in TrainConfig().to_dict() and "k" not in TrainConfig().to_dict()
+    assert "images_per_class" in TrainConfig(loss="triplet").to_dict() and "k" not in TrainConfig(loss="triplet").to_dict()
+
+
+@pytest.mark.parametrize(("loss", "setting"), [
+    ("contrastive", {"miner": "batch-hard"}), ("contrastive", {"soft_margin": True}), ("contrastive", {"scale": 16.0}),
+    ("contrastive", {"images_per_class": 8}), ("cosface", {"pairs": "drawn"}), ("triplet", {"reducer": "nonzero"}),
+    ("triplet", {"pos_margin": 0.1}), ("cosface", {"miner": "semi-hard"}),
+])
+def test_a_setting_the_loss_ignores_is_refused(loss: str, setting: dict) -> None:
+    [(name, _)] = setting.items()
+    with pytest.raises(ValueError, match=f"--{name.replace('_', '-')} applies to .* only; --loss {loss} does not use it"):
+        TrainConfig(loss=loss, **setting)
+
+
+def test_a_run_records_only_the_settings_its_loss_uses() -> None:
+    contrastive = TrainConfig(loss="contrastive").to_dict()
+    assert not {"miner", "soft_margin", "miner_warmup", "scale", "images_per_class"} & set(contrastive)
+    assert {"pairs", "pos_margin", "hinge", "reducer", "margin"} <= set(contrastive)
+    triplet = TrainConfig(loss="triplet").to_dict()
+    assert triplet["miner"] == "semi-hard" and not {"pairs", "pos_margin", "hinge", "reducer", "scale"} & set(triplet)
+    assert TrainConfig(loss="contrastive", pairs="pk").images_per_class == 4
+    # Values that switch a setting off are no setting at all, whatever the loss.
+    assert "soft_margin" not in TrainConfig(loss="cosface", soft_margin=False, miner_warmup=0).to_dict()
+
+
+def test_the_command_line_refuses_a_miner_for_the_contrastive_loss(capsys: pytest.CaptureFixture[str]) -> None:
+    from model.train import parse_args, resolve_config
+    with pytest.raises(ValueError, match="--miner applies to --loss triplet only"):
+        resolve_config(parse_args(["--loss", "contrastive", "--miner", "batch-hard"]))
+    config, _ = resolve_config(parse_args(["--loss", "contrastive"]))
+    assert config.miner is None and "miner" not in config.to_dict()
+
+
+def test_runs_saved_with_settings_their_loss_ignores_still_load(tmp_path) -> None:
+    """Runs saved before the refusal recorded every setting (a contrastive run's miner); they load without it, and
+    with the contrastive settings they trained with before those existed."""
+    from model.run import RunDir
+    run = RunDir(tmp_path / "old")
+    run.path.mkdir()
+    run.config_file.write_text('{"loss": "contrastive", "miner": "batch-hard", "soft_margin": false, "miner_warmup": 0, '
+                               '"k": 4, "scale": 32.0, "pairs": "batch", "dim": 64}')
+    config = run.config()
+    assert config.miner is None and config.images_per_class is None
+    assert (config.pos_margin, config.hinge, config.reducer) == (0.0, "squared", "mean")
