@@ -189,3 +189,54 @@ def test_all_pairs_matches_pytorch_metric_learning(seed: int) -> None:
     ours = ContrastiveLoss(margin=0.8, power=1).all_pairs(x, labels)
     oracle = PMLContrastiveLoss(pos_margin=0.0, neg_margin=0.8, reducer=MeanReducer())(x, labels)
     assert ours.item() == pytest.approx(oracle.item(), rel=1e-5)
+
+
+def test_nonzero_reducer_by_hand() -> None:
+    # The four pairs at the top, margin 2, p=2: terms 25 (pos), 1 (neg), 0 (neg, beyond the margin), 1 (pos).
+    # Drawn pairs, "nonzero": the mean of the three non-zero terms = (25 + 1 + 1) / 3 = 9.
+    assert ContrastiveLoss(margin=2.0, reducer="nonzero")(LEFT, RIGHT, SAME).item() == pytest.approx(9.0)
+    # All pairs of three 1-D points a=0, b=0.5 (class 0), c=1.2 (class 1), margin 1, p=2:
+    #   (a,b) positive d=0.5 -> 0.25;  (a,c) negative d=1.2 -> 0 (satisfied);  (b,c) negative d=0.7 -> 0.09.
+    #   "mean":    0.25 + (0 + 0.09) / 2 = 0.295;   "nonzero": 0.25 + 0.09 / 1 = 0.34.
+    x = torch.tensor([[0.0], [0.5], [1.2]])
+    labels = torch.tensor([0, 0, 1])
+    assert ContrastiveLoss(margin=1.0).all_pairs(x, labels).item() == pytest.approx(0.295, abs=1e-6)
+    assert ContrastiveLoss(margin=1.0, reducer="nonzero").all_pairs(x, labels).item() == pytest.approx(0.34, abs=1e-6)
+
+
+def test_nonzero_reducer_keeps_the_gradient_of_the_last_hard_pairs() -> None:
+    # Nine satisfied negatives and one inside the margin: the plain mean divides its gradient by ten.
+    x = torch.tensor([[0.0]] + [[5.0 + i] for i in range(9)] + [[0.5]], requires_grad=True)
+    labels = torch.arange(11)
+    grads = []
+    for reducer in ("mean", "nonzero"):
+        x.grad = None
+        ContrastiveLoss(margin=1.0, reducer=reducer).all_pairs(x, labels).backward()
+        grads.append(x.grad[-1].abs().item())
+    assert grads[1] > 5 * grads[0] > 0
+
+
+def test_nonzero_reducer_with_every_pair_satisfied_is_zero_with_a_graph() -> None:
+    # The positive pair inside its margin (0.05 < 0.1), both negatives beyond 1: every term is zero.
+    x = torch.tensor([[0.0], [0.05], [3.0]], requires_grad=True)
+    loss = ContrastiveLoss(margin=1.0, pos_margin=0.1, reducer="nonzero").all_pairs(x, torch.tensor([0, 0, 1]))
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.equal(x.grad, torch.zeros_like(x))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("pos_margin", [0.0, 0.3])
+def test_all_pairs_nonzero_matches_pytorch_metric_learning_default(seed: int, pos_margin: float) -> None:
+    # PML's ContrastiveLoss reduces with AvgNonZeroReducer by default: each term averaged over its non-zero pairs.
+    generator = torch.Generator().manual_seed(seed)
+    x = F.normalize(torch.randn(32, 8, generator=generator), dim=1)
+    labels = torch.randint(0, 4, (32,), generator=generator)
+    ours = ContrastiveLoss(margin=0.8, pos_margin=pos_margin, power=1, reducer="nonzero").all_pairs(x, labels)
+    oracle = PMLContrastiveLoss(pos_margin=pos_margin, neg_margin=0.8)(x, labels)
+    assert ours.item() == pytest.approx(oracle.item(), rel=1e-5)
+
+
+def test_unknown_reducer_is_refused() -> None:
+    with pytest.raises(ValueError, match="reducer 'median' is not one of mean, nonzero"):
+        ContrastiveLoss(reducer="median")
