@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_evaluate(subparsers)
     _register_report(subparsers)
     _register_compare(subparsers)
+    _register_runs(subparsers)
     _register_visualize(subparsers)
     _register_retrieve(subparsers)
     _register_faces(subparsers)
@@ -250,6 +251,42 @@ def _register_compare(subparsers: argparse._SubParsersAction) -> None:
     )
     add_compare_arguments(compare)
     compare.set_defaults(func=module_handler("model.compare"))
+
+
+def _register_runs(subparsers: argparse._SubParsersAction) -> None:
+    runs = subparsers.add_parser("runs", help="work with run directories: export their summaries",
+                                 description="Work with run directories.")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    export = runs_sub.add_parser(
+        "export",
+        help="write a small JSON summary of evaluated runs for the accuracy dashboard (commit it with the docs)",
+        description=(
+            "Write DIR/<run name>.json for each evaluated RUN_DIR: its config, its eval.json less the bulky parts "
+            "(ROC curves thinned as the dashboard draws them, no local paths, no baseline curves) and its per-epoch "
+            "metrics; no weights, a few kB. The accuracy dashboard shows these summaries beside the live runs "
+            "(a live run of the same name wins), so a clone without the run directories still shows the "
+            "comparison. `doppelganger compare` writes the summaries of its grid's runs itself; this command is for "
+            "runs trained outside a grid. Example: doppelganger runs export runs/compare/face-head --report "
+            "docs/performance.md"
+        ),
+    )
+    export.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="directories evaluated by `doppelganger evaluate`")
+    export.add_argument("--to", default=None, metavar="DIR",
+                        help="folder of the summaries (default: $DOPPELGANGER_SUMMARIES_DIR, docs/results/runs)")
+    export.add_argument("--report", default=None, metavar="PATH",
+                        help="the document the runs belong to (e.g. docs/performance.md), recorded in each summary "
+                             "so that the dashboard can say where they come from")
+    export.set_defaults(func=_runs_export)
+
+
+def _runs_export(args: argparse.Namespace) -> int:
+    from model.run_summary import export_main
+
+    try:
+        export_main(args)
+    except (FileNotFoundError, ValueError) as error:
+        raise UserError(str(error)) from error
+    return 0
 
 
 def _register_faces(subparsers: argparse._SubParsersAction) -> None:

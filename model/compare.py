@@ -18,7 +18,10 @@ the other: a run with an ``eval.json`` is skipped, one with a ``config.json`` bu
 the others are trained; every run is then evaluated, the baselines (which do not depend on the model) once per
 task only. Last comes the report (``model.compare_report``): a Markdown file (``--report``, default ``docs/results.md``) with its figures
 in ``results/`` beside it, built from every run of the grid that has been evaluated (``--only`` chooses what
-to train, not what the report shows).
+to train, not what the report shows). Beside the report, in ``results/runs/`` (``--summaries``), each evaluated
+run gets a small JSON summary (``model.run_summary``: its config, eval.json less the bulky parts, per-epoch
+metrics; no weights), to be committed with the report: the accuracy dashboard shows the comparison from them on a
+clone without the run directories.
 
 This module imports nothing heavy at the top, so ``doppelganger --help`` stays fast.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from collections import Counter
 from pathlib import Path
 
@@ -56,6 +60,10 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: <report>-notes.md beside the report, e.g. docs/results-notes.md, if it exists)")
     parser.add_argument("--no-pictures", action="store_true",
                         help="skip the embedding pictures of the best runs (t-SNE takes a while)")
+    parser.add_argument("--summaries", default=None, metavar="DIR",
+                        help="where each evaluated run's summary goes, <run name>.json, for the accuracy dashboard "
+                             "to show without the run directories; commit them with the report "
+                             "(default: results/runs/ beside the report, e.g. docs/results/runs)")
 
 
 def _speed_key(config: TrainConfig) -> tuple:
@@ -160,4 +168,39 @@ def main(args: argparse.Namespace) -> Path | None:
     tmp.write_text(text)
     os.replace(tmp, report)
     print(f"wrote {report} ({sum(1 for r in runs if r.status() == 'done')} runs; figures in {report.parent / 'results'})")
+    write_summaries(runs, args)
     return report
+
+
+def summaries_dir(args: argparse.Namespace) -> Path:
+    return Path(args.summaries) if getattr(args, "summaries", None) else Path(args.report).parent / "results" / "runs"
+
+
+def reproduce_command(args: argparse.Namespace, name: str) -> str:
+    """The command that trains and evaluates this one run of the grid again, and writes its summary."""
+    words = ["doppelganger", "compare", "--grid", args.grid]
+    if args.runs_dir:
+        words += ["--runs-dir", args.runs_dir]
+    words += ["--only", name, "--report", args.report]
+    if getattr(args, "summaries", None):
+        words += ["--summaries", args.summaries]
+    return shlex.join(words)
+
+
+def write_summaries(runs: list[Run], args: argparse.Namespace) -> list[Path]:
+    """A summary of every evaluated run of the grid (``model.run_summary``), labelled with the grid and the report;
+    the summaries this grid and report wrote before for runs it no longer has are removed."""
+    from model.run_summary import prune_summaries, summarise_run, write_summary
+
+    folder = summaries_dir(args)
+    done = [run for run in runs if run.status() == "done"]
+    written = [write_summary(summarise_run(run.path, report=args.report, grid=args.grid,
+                                           command=reproduce_command(args, run.name)), folder) for run in done]
+    removed = prune_summaries(folder, report=args.report, grid=args.grid, keep={run.name for run in done})
+    sizes = sorted(path.stat().st_size for path in written)
+    if sizes:
+        print(f"wrote {len(written)} run summaries in {folder} (median {sizes[len(sizes) // 2] / 1000:.1f} kB, "
+              f"largest {sizes[-1] / 1000:.1f} kB): commit them with the report")
+    if removed:
+        print(f"removed {len(removed)} summaries of runs no longer in the grid: {', '.join(p.name for p in removed)}")
+    return written

@@ -1,7 +1,7 @@
 """Where the project reads data and writes runs and caches: one place, read from the environment.
 
 Every setting can be set with an environment variable (``DOPPELGANGER_DATA_DIR``, ``DOPPELGANGER_RUNS_DIR``,
-``DOPPELGANGER_CACHE_DIR``, ``DOPPELGANGER_MODEL_RUN``, ``DOPPELGANGER_INDEX_DIR``, ...) or a ``.env`` file;
+``DOPPELGANGER_CACHE_DIR``, ``DOPPELGANGER_MODEL_RUN``, ``DOPPELGANGER_INDEX_DIR``, ``DOPPELGANGER_SUMMARIES_DIR``, ...) or a ``.env`` file;
 the default paths lie under the current directory, except the data and the pretrained weights, which default to
 ``../shared/data`` and ``../shared/weights/faces`` when those folders exist (a clone beside the team's shared
 folder), as the Makefile does.
@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     """The trained run whose best checkpoint embeds faces for the index and the app (``make run`` trains it)."""
     index_dir: Path = Path("indexes/lfw")
     """The FAISS index the app and ``doppelganger match`` search (``doppelganger index build`` writes it)."""
+    summaries_dir: Path = Path("docs/results/runs")
+    """Committed run summaries (``model.run_summary``: one small JSON file per evaluated run, no weights), which the
+    accuracy dashboard shows when the run directory is not there; ``doppelganger runs export`` writes here."""
 
     @property
     def lfw_dir(self) -> Path:

@@ -26,10 +26,12 @@ from model.settings import get_settings
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_folders(tmp_path_factory: pytest.TempPathFactory):
-    """Caches and runs go to a temporary folder, never into the working tree."""
-    saved = {k: os.environ.get(k) for k in ("DOPPELGANGER_CACHE_DIR", "DOPPELGANGER_RUNS_DIR")}
+    """Caches, runs and run summaries go to a temporary folder, never into the working tree (and the dashboards
+    never show the working tree's committed summaries)."""
+    saved = {k: os.environ.get(k) for k in ("DOPPELGANGER_CACHE_DIR", "DOPPELGANGER_RUNS_DIR", "DOPPELGANGER_SUMMARIES_DIR")}
     os.environ["DOPPELGANGER_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
     os.environ["DOPPELGANGER_RUNS_DIR"] = str(tmp_path_factory.mktemp("runs"))
+    os.environ["DOPPELGANGER_SUMMARIES_DIR"] = str(tmp_path_factory.mktemp("summaries"))
     get_settings.cache_clear()
     yield
     for key, value in saved.items():

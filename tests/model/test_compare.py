@@ -315,6 +315,10 @@ def test_smoke_grid_report(smoke: dict[str, Any]) -> None:
     # the baselines were computed for the first run only: they do not depend on the model
     first, second = (json.loads((smoke["runs"] / name / "eval.json").read_text()) for name in SMOKE_RUNS)
     assert "baselines" in first and "baselines" not in second
+    # and each run's summary, beside the report, is small
+    for name in SMOKE_RUNS:
+        summary = smoke["report"].parent / "results" / "runs" / f"{name}.json"
+        assert summary.stat().st_size < 30_000 and json.loads(summary.read_text())["grid"] == str(SMOKE)
 
 
 def test_smoke_grid_rerun_skips_finished_runs(smoke: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
@@ -342,3 +346,130 @@ def test_smoke_grid_report_only_rebuilds_without_training(smoke: dict[str, Any],
     assert text.count("| contrastive |  | 4 |") == 1 and "A note by hand: one epoch says little." in text
     assert (report.parent / "results" / "curves-lfw20-d4.png").exists()
     assert _snapshot(smoke["runs"]) == before
+
+
+# ------------------------------------------------------------------------------------------ run summaries
+
+
+def _full_result(knn1: float, roc_points: int = 1601) -> dict[str, Any]:
+    """An eval.json's numbers as big as a real one's: View 2's ROC of 1,601 points, baselines with ROC curves of
+    their own, ten confusions."""
+    import numpy as np
+
+    fpr = np.sort(np.random.default_rng(0).random(roc_points))
+    fpr[0], fpr[-1] = 0.0, 1.0
+    roc = {"fpr": fpr.tolist(), "tpr": np.sqrt(fpr).tolist()}
+    metrics = {"knn1_acc": knn1, "knn1_acc_per_class": knn1 - 0.05, "ncm_acc": knn1 - 0.01, "ncm_acc_per_class": knn1 - 0.06,
+               "knn5_acc": knn1 + 0.01, "knn5_acc_per_class": float("nan"), "p_at_1": knn1, "r_precision": knn1 / 2,
+               "map_at_r": knn1 / 2, "lfw_view2_acc": 0.8, "lfw_view2_std": 0.02, "lfw_view2_auc": 0.85,
+               "lfw_view2_roc": roc, "lfw_view2_unseen_acc": 0.79, "lfw_view2_unseen_std": 0.03,
+               "lfw_view2_unseen_auc": 0.84, "lfw_view2_unseen_pairs": 2803}
+    return {**metrics, "eval_seconds": 61.5,
+            "knn1_confusions": [{"true": f"Person_{i}", "predicted": "George_W_Bush", "count": 10 - i} for i in range(10)],
+            "baselines": {name: {**metrics, "knn1_acc": 0.3} for name in ("raw_pixels", "pca_whitened")}}
+
+
+def test_compare_writes_a_small_summary_of_every_evaluated_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from model.run_summary import ROC_POINTS, read_summary, write_summary
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[defaults]\nbackbone = "small_cnn"\nepochs = 12\n\n[[experiment]]\nloss = "contrastive"\n'
+                    'dim = [2, 64]\nseed = [0, 1]\n')
+    runs = tmp_path / "runs"
+    configs = load_grid(grid)
+    for config in configs[:3]:
+        fake_run(runs, config, _full_result(0.5 + config.dim / 200))
+    fake_run(runs, configs[3], epochs=4)  # partial: no summary
+    report = tmp_path / "docs" / "results.md"
+    folder = tmp_path / "docs" / "results" / "runs"
+    # What other reports and grids wrote stays; what this one wrote of a run it no longer has goes.
+    stale = {"format": 1, "name": "lfw20-gone-s0", "report": str(report), "grid": str(grid), "config": {}, "eval": {}, "metrics": []}
+    other = {**stale, "name": "lfw20-other-s0", "report": "docs/performance.md", "grid": None}
+    write_summary(stale, folder), write_summary(other, folder)
+
+    assert main(["compare", "--grid", str(grid), "--runs-dir", str(runs), "--report", str(report), "--report-only",
+                 "--no-pictures"]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote 3 run summaries in {folder}" in out and "removed 1 summaries of runs no longer in the grid: lfw20-gone-s0.json" in out
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{c.default_run_name()}.json" for c in configs[:3]] + ["lfw20-other-s0.json"])
+    for config in configs[:3]:
+        name = config.default_run_name()
+        path = folder / f"{name}.json"
+        size = path.stat().st_size
+        assert size < 30_000, f"{name}: {size} bytes"
+        original = json.loads((runs / name / "eval.json").read_text())
+        assert len(json.dumps(original)) > 3 * size  # the ROC curves are most of an eval.json
+        summary = read_summary(path)
+        assert (summary["name"], summary["report"], summary["grid"]) == (name, str(report), str(grid))
+        assert summary["command"] == (f"doppelganger compare --grid {grid} --runs-dir {runs} --only {name} "
+                                      f"--report {report}")
+        assert summary["config"] == config.to_dict()
+        values = summary["eval"]
+        assert "run" not in values and "config" not in values
+        assert len(values["lfw_view2_roc"]["fpr"]) == len(values["lfw_view2_roc"]["tpr"]) <= ROC_POINTS
+        assert values["lfw_view2_roc"]["fpr"][0] == 0 and values["lfw_view2_roc"]["tpr"][-1] == 1
+        assert summary["thinned"] == {"lfw_view2_roc": 1601}
+        assert values["baselines"]["raw_pixels"] == {k: v for k, v in json.loads(json.dumps(
+            original["baselines"]["raw_pixels"]).replace("NaN", "null")).items() if k != "lfw_view2_roc"}
+        assert values["knn1_acc"] == original["knn1_acc"] and values["knn5_acc_per_class"] is None  # NaN: null
+        assert values["knn1_confusions"] == original["knn1_confusions"]
+        assert [m["epoch"] for m in summary["metrics"]] == list(range(1, 13)) and summary["metrics"][0]["loss"] == 1.0
+        assert "NaN" not in path.read_text()
+    print(f"typical summary: {sorted(p.stat().st_size for p in folder.iterdir())[1]} bytes")
+
+
+def test_runs_export_writes_the_summaries_of_runs_outside_a_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    import shlex
+
+    from app.cli import build_parser
+    from model.config import TRAIN_FLAGS
+    from model.run_summary import read_summary
+
+    config = TrainConfig(loss="triplet", miner="batch-hard", soft_margin=True, backbone="small_cnn", pretrained=False,
+                         dim=16, image_size=48, epochs=3, lr=0.00031, weight_decay=1e-05, seed=2, threads=1)
+    run = fake_run(tmp_path / "runs", config, _full_result(0.7))
+    renamed = run.rename(run.with_name("my-run"))  # a run named by hand, outside a grid
+    untrained = fake_run(tmp_path / "runs", TrainConfig(dim=8))
+    out = tmp_path / "summaries"
+    assert main(["runs", "export", str(renamed), "--to", str(out), "--report", "docs/performance.md"]) == 0
+    assert f"wrote {out / 'my-run.json'}" in capsys.readouterr().out
+    summary = read_summary(out / "my-run.json")
+    assert (summary["name"], summary["report"], summary["grid"]) == ("my-run", "docs/performance.md", None)
+    assert summary["command"] == (f"{summary['train_command']} && doppelganger runs export {renamed} --to {out} "
+                                  "--report docs/performance.md")
+    # The train command trains the same run again.
+    train, evaluate = summary["train_command"].split(" && ")
+    assert evaluate == f"doppelganger evaluate {renamed}"
+    args = build_parser().parse_args(shlex.split(train)[1:])
+    assert isinstance(args, argparse.Namespace) and args.out == str(renamed)
+    again = TrainConfig.from_dict({k: getattr(args, k) for k in TRAIN_FLAGS if hasattr(args, k)})
+    skip = ("threads", "device", "amp")
+    assert {k: v for k, v in again.to_dict().items() if k not in skip} == {k: v for k, v in config.to_dict().items() if k not in skip}
+
+    # A run without an eval.json is refused, and nothing is written, not even the evaluated run's summary.
+    assert main(["runs", "export", str(renamed), str(untrained), "--to", str(tmp_path / "none")]) == 2
+    assert "eval.json does not exist" in capsys.readouterr().err and not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda s: s.update(name="another"), "is not its file's name"),
+    (lambda s: s.update(format=99), "format 99"),
+    (lambda s: s.update(metrics={"epoch": 1}), "metrics should be a JSON array"),
+    (lambda s: s.update(config={"loss": "arcface"}), "its config is not a run's config"),
+    (lambda s: s.update(eval=[1, 2]), "eval should be a JSON object"),
+], ids=["name", "format", "metrics", "config", "eval"])
+def test_a_summary_that_is_not_one_is_refused(tmp_path: Path, change, words: str) -> None:
+    from model.run_summary import read_summary, summarise_run, write_summary
+
+    summary = summarise_run(fake_run(tmp_path / "runs", TrainConfig(dim=8), {"knn1_acc": 0.5}))
+    path = write_summary(summary, tmp_path / "out")
+    assert read_summary(path)["eval"]["knn1_acc"] == 0.5
+    change(summary)
+    path.write_text(json.dumps(summary))
+    with pytest.raises(ValueError, match=words):
+        read_summary(path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not JSON"):
+        read_summary(path)
