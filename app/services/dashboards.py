@@ -1,10 +1,13 @@
 """The data of the two dashboards, built from saved files only and cached.
 
 - Accuracy (``AccuracyDashboard``): the served model's evaluation (the run named by the live index's manifest)
-  beside the comparison runs (``settings.compare_dir/*/eval.json``), read with ``model.compare_report``'s
-  helpers: metrics, LFW View 2 ROC, per-epoch curves (``metrics.jsonl``), the worst 1-NN confusions with a
-  gallery image of each person. Nothing is recomputed per request: a run's part is cached until its files'
-  modification times change.
+  beside the comparison runs (``settings.compare_dir/*/eval.json``) and the committed run summaries
+  (``settings.summaries_dir/*.json``, ``model.run_summary``) of runs not there (a live run wins over its summary;
+  a summary that cannot be read is skipped with a warning), read with ``model.compare_report``'s helpers:
+  metrics, LFW View 2 ROC, per-epoch curves (``metrics.jsonl``), the worst 1-NN confusions with a gallery image
+  of each person. Runs that differ only in seed (``...-s0``, ``...-s1``) are one row: the mean of each number,
+  its sample standard deviation, and each seed's values. Nothing is recomputed per request: a run's part is
+  cached until its files' modification times change.
 - Embedding (``EmbeddingMaps``): a 2-D map of every gallery image of the served index. PCA is computed on first
   request (milliseconds); t-SNE once per index version, in a background thread, cached in memory and in
   ``INDEX_DIR/maps/<version>-tsne.json`` (so a restart does not compute it again). PCA is served until t-SNE is
@@ -17,6 +20,7 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -28,18 +32,16 @@ from app.services.matching import MatchService
 from app.services.served_index import live_manifest
 from app.settings import AppSettings
 from index.storage import GalleryIndex, IndexDir
-from model.grid import Run
+from model.config import TrainConfig
+from model.grid import IGNORED_KEYS, Run
 from model.compare_report import COLUMNS, METRIC_NAMES, Result, group_by_task, run_label, task_label, varying_keys
 from model.run import RunDir
+from model.run_summary import PER_CLASS_KEYS, ROC_POINTS, read_summary, summary_files, thin  # noqa: F401 (ROC_POINTS)
 from model.visualization.projection import project_2d
 
 log = logging.getLogger("doppelganger")
 
-ROC_POINTS = 300
-"""ROC curves are thinned to at most this many points (the eval files hold about 1,600)."""
 EXTRA_METRICS = ("lfw_view2_std", "lfw_view2_auc", "r_precision", "knn5_acc_per_class", "lfw_devtest_auc")
-PER_CLASS_KEYS = ("knn1_per_class", "knn1_acc_by_class", "per_class_accuracy")
-"""Keys an eval.json may hold with accuracy per class ({class: accuracy}); shown when present."""
 CURVE_KEYS = ("loss", "val_knn1_acc", "val_map_at_r", "lr")
 
 
@@ -57,22 +59,14 @@ def _mtime_or_zero(path: Path) -> float:
         return 0.0
 
 
-def thin(fpr: list[float], tpr: list[float], limit: int = ROC_POINTS) -> tuple[list[float], list[float]]:
-    """At most ``limit`` points of a curve, evenly spread over its points, the ends kept."""
-    n = min(len(fpr), len(tpr))
-    if n <= limit:
-        return [float(v) for v in fpr[:n]], [float(v) for v in tpr[:n]]
-    keep = np.unique(np.linspace(0, n - 1, limit).round().astype(int))
-    return [round(float(fpr[i]), 5) for i in keep], [round(float(tpr[i]), 5) for i in keep]
-
-
 class AccuracyDashboard:
-    """The accuracy dashboard's data, cached per run and file modification time."""
+    """The accuracy dashboard's data, cached per run (or summary file) and file modification time."""
 
     def __init__(self, settings: AppSettings, match_service: MatchService) -> None:
         self.settings = settings
         self.match_service = match_service
         self._runs: dict[str, tuple[tuple, dict[str, Any] | None]] = {}
+        self._summaries: dict[str, tuple[tuple, tuple[dict[str, Any], Result] | str]] = {}
         self._first_images: tuple[str, dict[str, int]] | None = None
         self._lock = threading.Lock()
 
@@ -96,6 +90,34 @@ class AccuracyDashboard:
         grid_run = Run(run.config(), run.path)
         return Result(grid_run, grid_run.result(), grid_run.metrics())
 
+    def summary(self, file: Path) -> tuple[dict[str, Any], Result] | str:
+        """A committed run summary and its ``Result``, or why it cannot be read (cached per modification time)."""
+        key = _stamp(file)
+        with self._lock:
+            cached = self._summaries.get(str(file))
+            if cached is not None and cached[0] == key:
+                return cached[1]
+        try:
+            values = read_summary(file)
+            run = Run(TrainConfig.from_saved(values["config"]), file.with_name(values["name"]))
+            result = Result(run, values["eval"], values["metrics"])
+            part = self._summarise(result, ())  # whatever the page reads of it must be there, and numbers
+            wrong = [key for key, value in [*part["metrics"].items(), *part["facts"].items()] if not _is_number(value)]
+            wrong += [f"{key} of epoch {m['epoch']}" for m in part["curves"] for key, value in m.items() if not _is_number(value)]
+            if wrong:
+                raise ValueError(f"not a number: {', '.join(wrong)}")
+            if not all(isinstance(c, dict) and isinstance(c.get("true"), str) and isinstance(c.get("predicted"), str)
+                       and isinstance(c.get("count"), int) for c in part["confusions"]):
+                raise ValueError("knn1_confusions should be a list of {true, predicted, count}")
+            json.dumps(part, allow_nan=False)
+            entry: tuple[dict[str, Any], Result] | str = (values, result)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            log.warning("skipping the run summary %s on the accuracy dashboard: %s", file, error)
+            entry = f"{type(error).__name__}: {error}" if isinstance(error, OSError) else str(error)
+        with self._lock:
+            self._summaries[str(file)] = (key, entry)
+        return entry
+
     def run_data(self, path: Path, extra: tuple[str, ...] = ()) -> dict[str, Any] | None:
         """One run's part of the dashboard (None without an eval.json), cached per modification times."""
         path = Path(path)
@@ -106,12 +128,27 @@ class AccuracyDashboard:
                 return cached[1]
         try:
             result = self._result(path)
-            data = None if result is None else self._summarise(result, extra)
+            data = None if result is None else self._summarise(result, extra) | {"source": "run"}
         except (OSError, ValueError, KeyError, TypeError) as error:
             log.warning("cannot read run %s for the dashboard: %s", path, error)
             data = {"name": path.name, "path": str(path), "error": f"cannot read this run: {error}"}
         with self._lock:
             self._runs[str(path)] = (key, data)
+        return data
+
+    def summary_data(self, file: Path, values: dict[str, Any], result: Result, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        """One committed summary's part of the dashboard, as a run's, with where it comes from."""
+        key = (extra, _stamp(file))
+        with self._lock:
+            cached = self._runs.get(f"summary:{file}")
+            if cached is not None and cached[0] == key and cached[1] is not None:
+                return cached[1]
+        data = self._summarise(result, extra) | {
+            "path": str(file), "source": "summary",
+            **{k: values.get(k) for k in ("report", "grid", "command", "train_command")},
+        }
+        with self._lock:
+            self._runs[f"summary:{file}"] = (key, data)
         return data
 
     def _summarise(self, result: Result, extra: tuple[str, ...]) -> dict[str, Any]:
@@ -122,7 +159,7 @@ class AccuracyDashboard:
         roc = values.get("lfw_view2_roc") or {}
         fpr, tpr = thin(roc.get("fpr", []), roc.get("tpr", []))
         per_class = next((values[k] for k in PER_CLASS_KEYS if isinstance(values.get(k), dict)), None)
-        worst = sorted(((str(c), float(a)) for c, a in per_class.items()), key=lambda item: item[1]) if per_class else []
+        worst = sorted(((str(c), float(a)) for c, a in per_class.items() if a is not None), key=lambda item: item[1]) if per_class else []
         return {
             "name": result.name,
             "path": str(result.run.path),
@@ -165,28 +202,54 @@ class AccuracyDashboard:
     def data(self) -> dict[str, Any]:
         """Everything the accuracy page shows."""
         served_path = self.served_run()
-        compare_paths = self.compare_runs()
-        # The label of a comparison run names the settings that vary within its task, as the report does.
-        results = []
-        for path in compare_paths:
+        # The comparison: the live runs of compare_dir, then the committed summaries of runs not there.
+        results: list[Result] = []
+        live: dict[str, Path] = {}
+        for path in self.compare_runs():
             try:
                 result = self._result(path)
             except (OSError, ValueError, KeyError, TypeError):
                 result = None
             if result is not None:
                 results.append(result)
-        extra_of = {}
-        ordered: list[Path] = []
+                live[result.name] = path
+        summaries: dict[str, tuple[Path, dict[str, Any], Result]] = {}
+        skipped = []
+        for file in summary_files(self.settings.summaries_dir):
+            entry = self.summary(file)
+            if isinstance(entry, str):
+                skipped.append({"file": str(file), "error": entry})
+                continue
+            values, result = entry
+            if result.name in live or result.name == served_path.name:  # a live run wins over its summary
+                continue
+            summaries[result.name] = (file, values, result)
+            results.append(result)
+        # The label of a comparison run names the settings that vary within its task, as the report does (but not
+        # the seed: runs that differ only in seed are one row, their mean and spread).
+        extra_of: dict[str, tuple[str, ...]] = {}
+        ordered: list[Result] = []
         for group in group_by_task(results).values():
-            extra = varying_keys(group)
+            extra = tuple(key for key in varying_keys(group) if key != "seed")
             for r in group:
-                extra_of[str(r.run.path)] = extra
-                ordered.append(Path(r.run.path))
-        # The served run is shown once, as the served model, even when it is one of the comparison runs.
-        ordered = [p for p in ordered if p.resolve() != served_path.resolve()]
-        # Copies: the cached parts are shared between requests, and the images and bold marks are per request.
-        runs = [dict(d) for d in (self.run_data(p, extra_of.get(str(p), ())) for p in ordered) if d is not None]
-        served = self.run_data(served_path, extra_of.get(str(served_path), ()))
+                extra_of[r.name] = extra
+                ordered.append(r)
+        parts: list[dict[str, Any]] = []
+        configs: dict[int, dict[str, Any]] = {}
+        for r in ordered:
+            if r.name in summaries:
+                file, values, _ = summaries[r.name]
+                part: dict[str, Any] | None = self.summary_data(file, values, r, extra_of[r.name])
+            elif Path(r.run.path).resolve() == served_path.resolve():
+                continue  # the served run is shown once, as the served model, even when it is a comparison run
+            else:
+                part = self.run_data(r.run.path, extra_of[r.name])
+            if part is not None:
+                part = dict(part)  # a copy: the cached parts are shared between requests
+                parts.append(part)
+                configs[id(part)] = r.config.to_dict()
+        runs = aggregate_seeds(parts, configs)
+        served = self.run_data(served_path, extra_of.get(served_path.name, ()))
         served = dict(served) if served is not None else None
         images = self.first_images()
         for part in [served, *runs]:
@@ -203,8 +266,133 @@ class AccuracyDashboard:
             ),
             "runs": runs,
             "compare_dir": str(self.settings.compare_dir),
+            "summaries_dir": str(self.settings.summaries_dir),
+            "skipped_summaries": skipped,
             "columns": [{"key": key, "label": label, "name": METRIC_NAMES.get(key, label)} for key, label in present],
         }
+
+
+def _is_number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (0, -1)
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+# --------------------------------------------------------------------------------------- seeds: mean ± std
+
+SEEDED_NAME = re.compile(r"^(?P<base>.+)-s(?P<seed>\d+)$")
+"""A run named by ``TrainConfig.default_run_name()`` ends in its seed: ``...-d64-s0``."""
+SEED_FREE_KEYS = ("seed", *IGNORED_KEYS)
+"""What may differ between the runs of one row of seeds: the seed, and how fast they trained."""
+
+
+def aggregate_seeds(parts: list[dict[str, Any]], configs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """``parts`` with the runs that differ only in seed (names ending -s0, -s1, ... and otherwise equal configs)
+    folded into one row each, in the place of the first: their mean and sample standard deviation."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for part in parts:
+        match = SEEDED_NAME.match(part.get("name", ""))
+        if "error" in part or match is None or id(part) not in configs:
+            continue
+        config = {k: v for k, v in configs[id(part)].items() if k not in SEED_FREE_KEYS}
+        groups.setdefault((match["base"], json.dumps(config, sort_keys=True, default=str)), []).append(part)
+    folded = {id(members[0]): members for members in groups.values()
+              if len(members) > 1 and len({SEEDED_NAME.match(m["name"])["seed"] for m in members}) == len(members)}
+    hidden = {id(m) for members in folded.values() for m in members[1:]}
+    return [_seed_row(folded[id(part)]) if id(part) in folded else part for part in parts if id(part) not in hidden]
+
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _seed_row(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row for the runs of ``members``, alike but for the seed."""
+    members = sorted(members, key=lambda m: int(SEEDED_NAME.match(m["name"])["seed"]))
+    seeds = [int(SEEDED_NAME.match(m["name"])["seed"]) for m in members]
+    first = members[0]
+    metrics, spread, by_seed = {}, {}, {}
+    for key in dict.fromkeys(k for m in members for k in m["metrics"]):
+        pairs = [(s, m["metrics"][key]) for s, m in zip(seeds, members) if m["metrics"].get(key) is not None]
+        if pairs:
+            metrics[key], spread[key] = _mean_std([v for _, v in pairs])
+            by_seed[key] = [{"seed": s, "value": v} for s, v in pairs]
+    facts = dict(first["facts"])
+    minutes = [m["facts"]["train_minutes"] for m in members if m["facts"].get("train_minutes") is not None]
+    facts["train_minutes"] = _mean_std(minutes)[0] if minutes else None
+    facts["best_epoch"] = None
+    common = {k: first.get(k) if all(m.get(k) == first.get(k) for m in members) else None for k in ("report", "grid", "source")}
+    return {
+        "name": f"{SEEDED_NAME.match(first['name'])['base']}-s*",
+        "path": ", ".join(m["path"] for m in members),
+        "label": f"{first['label']} · mean of {len(members)} seeds",
+        "task": first["task"],
+        "headline": first["headline"],
+        "config": first["config"],
+        "metrics": metrics,
+        "spread": spread,
+        "by_seed": by_seed,
+        "roc": _mean_roc([m["roc"] for m in members if m.get("roc")]),
+        "curves": _mean_curves([m["curves"] for m in members]),
+        "confusions": _summed_confusions([m["confusions"] for m in members]),
+        "per_class": _mean_per_class([m["per_class"] for m in members if m.get("per_class")]),
+        "facts": facts,
+        **common,
+        "seeds": [{"seed": s, "name": m["name"], "path": m["path"], "source": m.get("source"), "report": m.get("report"),
+                   "metrics": m["metrics"], "facts": m["facts"]} for s, m in zip(seeds, members)],
+    }
+
+
+def _mean_roc(curves: list[dict[str, list[float]]]) -> dict[str, list[float]] | None:
+    """The seeds' ROC curves averaged vertically (their true positive rates at every false positive rate of any)."""
+    if not curves:
+        return None
+    grid = np.unique(np.concatenate([np.asarray(c["fpr"], dtype=float) for c in curves]))
+    tpr = np.mean([np.interp(grid, np.asarray(c["fpr"], dtype=float), np.asarray(c["tpr"], dtype=float)) for c in curves], axis=0)
+    fpr, tpr = thin(grid.tolist(), tpr.tolist())
+    return {"fpr": [round(v, 5) for v in fpr], "tpr": [round(v, 5) for v in tpr]}
+
+
+def _mean_curves(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per epoch, the mean of each curve over the seeds that have it."""
+    epochs: dict[int, dict[str, list[float]]] = {}
+    for curves in runs:
+        for record in curves:
+            values = epochs.setdefault(record.get("epoch"), {})
+            for key in CURVE_KEYS:
+                if record.get(key) is not None:
+                    values.setdefault(key, []).append(record[key])
+    return [{"epoch": e} | {k: sum(v) / len(v) for k, v in values.items()}
+            for e, values in sorted(epochs.items(), key=lambda item: (item[0] is None, item[0] or 0))]
+
+
+def _summed_confusions(runs: list[list[dict[str, Any]]], top: int = 10) -> list[dict[str, Any]]:
+    """The seeds' confusions, counts added up (each seed has its own test split), most frequent first."""
+    counts: dict[tuple[str, str], int] = {}
+    for confusions in runs:
+        for c in confusions:
+            key = (str(c.get("true")), str(c.get("predicted")))
+            counts[key] = counts.get(key, 0) + int(c.get("count") or 0)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
+    return [{"true": t, "predicted": p, "count": n} for (t, p), n in ranked]
+
+
+def _mean_per_class(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    accuracies: dict[str, list[float]] = {}
+    for rows in runs:
+        for row in rows:
+            accuracies.setdefault(row["class"], []).append(row["accuracy"])
+    means = sorted(((c, sum(v) / len(v)) for c, v in accuracies.items()), key=lambda item: item[1])
+    return [{"class": c, "accuracy": a} for c, a in means]
 
 
 def _mark_best(parts: list[dict[str, Any]], keys: list[str]) -> None:

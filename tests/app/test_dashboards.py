@@ -1,4 +1,5 @@
-"""The dashboards: the accuracy page from saved eval/metrics files, the embedding map (PCA, then t-SNE)."""
+"""The dashboards: the accuracy page from saved eval/metrics files and committed run summaries (seeds folded into
+mean ± std), the embedding map (PCA, then t-SNE)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from app.services.matching import MatchService
 from index.storage import IndexDir
 from model.config import TrainConfig
 from model.run import RunDir
+from model.run_summary import summarise_run, write_summary
 
 
 def _eval(knn1: float, confusions: list[dict] | None = None, roc_points: int = 500) -> dict:
@@ -61,9 +63,9 @@ def world(index_world, app_index: Path, tmp_path: Path):
 
 
 @pytest.fixture
-def dash(world, app_settings):
+def dash(world, app_settings, tmp_path: Path):
     served, index_dir = world
-    settings = app_settings.model_copy(update={"index_dir": index_dir})
+    settings = app_settings.model_copy(update={"index_dir": index_dir, "summaries_dir": tmp_path / "summaries"})
     service = MatchService(index_dir)
     service._detector = object()  # no /match here: no face detector needed
     service.load()
@@ -129,6 +131,121 @@ def test_a_served_model_without_an_evaluation_says_how_to_get_one(dash: TestClie
     assert data["served"] is None and "doppelganger evaluate" in data["served_missing"]
     page = dash.get("/dashboard/accuracy")
     assert page.status_code == 200 and "doppelganger evaluate" in page.text
+
+
+# ------------------------------------------------------------------------------------------ committed summaries
+
+
+def _summary(tmp_path: Path, config: TrainConfig, knn1: float, name: str | None = None, report: str = "docs/results.md",
+             grid: str | None = "grids/comparison.toml") -> Path:
+    """A run evaluated, summarised into tmp_path/summaries, then gone: only its summary is left (a fresh clone)."""
+    run = RunDir(tmp_path / "gone" / (name or config.default_run_name()))
+    run.write_config(config)
+    values = _eval(knn1, [{"true": "Ada_Lovelace", "predicted": "Kurt_Goedel", "count": 1 + round(10 * knn1) % 3}])
+    values["lfw_view2_acc"] = knn1 - 0.1
+    run.eval_json.write_text(json.dumps(values))
+    _metrics(run.path, knn1)
+    path = write_summary(summarise_run(run.path, report=report, grid=grid), tmp_path / "summaries")
+    shutil.rmtree(run.path)
+    return path
+
+
+SMALL = {"dataset": "lfw", "backbone": "small_cnn", "pretrained": False, "image_size": 32, "min_images": 4}
+
+
+def test_a_committed_summary_is_shown_without_its_run_directory(dash: TestClient, tmp_path: Path) -> None:
+    path = _summary(tmp_path, TrainConfig(loss="triplet", miner="batch-hard", dim=16, **SMALL), 0.66, name="lfw4-batch-hard-d16")
+    data = dash.get("/dashboard/accuracy/data").json()
+    assert sorted(r["name"] for r in data["runs"]) == ["lfw4-batch-hard-d16", "lfw4-cosface-d16", "lfw4-triplet-d16"]
+    run = next(r for r in data["runs"] if r["name"] == "lfw4-batch-hard-d16")
+    assert (run["source"], run["path"], run["report"], run["grid"]) == ("summary", str(path), "docs/results.md", "grids/comparison.toml")
+    assert run["metrics"]["knn1_acc"] == pytest.approx(0.66) and run["label"] == "triplet batch-hard, dim 16"
+    assert 2 < len(run["roc"]["fpr"]) <= ROC_POINTS and [m["epoch"] for m in run["curves"]] == [1, 2, 3]
+    assert run["confusions"][0]["true"] == "Ada_Lovelace" and run["confusions"][0]["true_image"].startswith("/gallery/")
+    assert data["summaries_dir"] == str(tmp_path / "summaries") and data["skipped_summaries"] == []
+    live = next(r for r in data["runs"] if r["name"] == "lfw4-cosface-d16")
+    assert live["source"] == "run"
+    page = dash.get("/dashboard/accuracy")
+    assert page.status_code == 200 and "lfw4-batch-hard-d16" in page.text and ">summary</span>" in page.text
+    assert "from <code>docs/results.md</code>" in page.text
+
+
+def test_a_live_run_wins_over_its_summary(dash: TestClient, world, tmp_path: Path) -> None:
+    _summary(tmp_path, TrainConfig(loss="cosface", dim=16, **SMALL), 0.11, name="lfw4-cosface-d16")
+    _summary(tmp_path, TrainConfig(dim=16, **SMALL), 0.22, name="served-run")  # the served model's own summary
+    data = dash.get("/dashboard/accuracy/data").json()
+    assert sorted(r["name"] for r in data["runs"]) == ["lfw4-cosface-d16", "lfw4-triplet-d16"]
+    cosface = next(r for r in data["runs"] if r["name"] == "lfw4-cosface-d16")
+    assert cosface["source"] == "run" and cosface["metrics"]["knn1_acc"] == pytest.approx(0.85)
+    assert data["served"]["source"] == "run" and data["served"]["metrics"]["knn1_acc"] == pytest.approx(0.937)
+    # Without the run directory, its summary takes its place.
+    shutil.rmtree(tmp_path / "runs" / "compare" / "lfw4-cosface-d16")
+    cosface = next(r for r in dash.get("/dashboard/accuracy/data").json()["runs"] if r["name"] == "lfw4-cosface-d16")
+    assert cosface["source"] == "summary" and cosface["metrics"]["knn1_acc"] == pytest.approx(0.11)
+
+
+def test_runs_that_differ_only_in_seed_are_one_row_with_mean_and_std(dash: TestClient, tmp_path: Path) -> None:
+    seeds = {0: 0.80, 1: 0.82, 2: 0.87}
+    configs = {seed: TrainConfig(loss="triplet", miner="semi-hard", dim=32, seed=seed, **SMALL) for seed in seeds}
+    for seed in (1, 2):
+        _summary(tmp_path, configs[seed], seeds[seed])
+    live = RunDir(tmp_path / "runs" / "compare" / configs[0].default_run_name())  # one seed trained here: live
+    live.write_config(configs[0])
+    live.eval_json.write_text(json.dumps(_eval(seeds[0], [{"true": "Ada_Lovelace", "predicted": "Kurt_Goedel", "count": 2}]) | {"lfw_view2_acc": 0.70}))
+    _metrics(live.path, 0.80)
+    alone = TrainConfig(loss="triplet", miner="semi-hard", dim=8, seed=1, **SMALL)  # other settings: a row of its own
+    _summary(tmp_path, alone, 0.5)
+
+    data = dash.get("/dashboard/accuracy/data").json()
+    base = configs[0].default_run_name().removesuffix("-s0")
+    names = [r["name"] for r in data["runs"]]
+    assert sorted(names) == sorted([f"{base}-s*", alone.default_run_name(), "lfw4-cosface-d16", "lfw4-triplet-d16"])
+    row = next(r for r in data["runs"] if r["name"] == f"{base}-s*")
+    values = list(seeds.values())
+    mean = sum(values) / 3
+    std = (sum((v - mean) ** 2 for v in values) / 2) ** 0.5
+    assert row["metrics"]["knn1_acc"] == pytest.approx(mean) and row["spread"]["knn1_acc"] == pytest.approx(std)
+    assert row["metrics"]["lfw_view2_acc"] == pytest.approx(sum(v - 0.1 for v in values) / 3)
+    assert row["label"] == "triplet semi-hard, dim 32 · mean of 3 seeds"
+    assert [(s["seed"], s["source"]) for s in row["seeds"]] == [(0, "run"), (1, "summary"), (2, "summary")]
+    assert [s["metrics"]["knn1_acc"] for s in row["seeds"]] == pytest.approx(values)
+    assert row["by_seed"]["knn1_acc"] == [{"seed": s, "value": pytest.approx(v)} for s, v in seeds.items()]
+    assert [m["epoch"] for m in row["curves"]] == [1, 2, 3] and row["curves"][0]["loss"] == pytest.approx(mean)
+    assert 2 < len(row["roc"]["fpr"]) <= ROC_POINTS and row["roc"]["tpr"][-1] == pytest.approx(1)
+    assert row["confusions"][0]["count"] == 2 + sum(1 + round(10 * v) % 3 for v in values[1:])
+    other = next(r for r in data["runs"] if r["name"] == alone.default_run_name())
+    assert "seeds" not in other and other["metrics"]["knn1_acc"] == pytest.approx(0.5)
+
+    page = dash.get("/dashboard/accuracy").text
+    assert f"{mean * 100:.1f}" in page and f"± {std * 100:.1f}" in page and "3 seeds</summary>" in page
+    assert f"seed 0 {seeds[0] * 100:.1f}, seed 1 {seeds[1] * 100:.1f}, seed 2 {seeds[2] * 100:.1f}" in page  # the tooltip
+
+
+def test_a_malformed_summary_is_skipped_with_a_warning(dash: TestClient, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    good = _summary(tmp_path, TrainConfig(loss="triplet", miner="batch-all", dim=16, **SMALL), 0.7, name="lfw4-batch-all-d16")
+    folder = good.parent
+    (folder / "broken.json").write_text('{"format": 1, "name": "broken", ')
+    summary = json.loads(good.read_text())
+    (folder / "renamed.json").write_text(json.dumps(summary))  # its name is not its file's
+    for name, change in (("words", {"knn1_acc": "very good"}), ("confused", {"knn1_confusions": {"a": "b"}}),
+                         ("roc", {"lfw_view2_roc": [0, 1]}), ("curve", None)):
+        bad = {**summary, "name": name, "eval": {**summary["eval"], **(change or {})}}
+        if change is None:
+            bad["metrics"] = [{"epoch": 1, "loss": "high"}]
+        (folder / f"{name}.json").write_text(json.dumps(bad))
+    (folder / "array.json").write_text("[1, 2]")
+    with caplog.at_level("WARNING", logger="doppelganger"):
+        response = dash.get("/dashboard/accuracy/data")
+    assert response.status_code == 200
+    data = response.json()
+    assert "lfw4-batch-all-d16" in [r["name"] for r in data["runs"]]
+    skipped = {Path(s["file"]).name: s["error"] for s in data["skipped_summaries"]}
+    assert sorted(skipped) == ["array.json", "broken.json", "confused.json", "curve.json", "renamed.json", "roc.json", "words.json"]
+    assert "not JSON" in skipped["broken.json"] and "not its file's name" in skipped["renamed.json"]
+    assert "knn1_acc" in skipped["words.json"] and "loss of epoch 1" in skipped["curve.json"]
+    assert sum("skipping the run summary" in r.getMessage() for r in caplog.records) == 7
+    page = dash.get("/dashboard/accuracy")
+    assert page.status_code == 200 and page.text.count('class="alert alert-warn small skipped-summary"') == 7
 
 
 def test_the_embedding_map_pca_then_tsne(dash: TestClient, world) -> None:

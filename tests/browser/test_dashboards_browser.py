@@ -1,5 +1,5 @@
-"""The dashboards in a real browser: they render with no console errors; the map hovers, searches, zooms, switches
-to t-SNE when it is ready, and highlights a match."""
+"""The dashboards in a real browser: they render with no console errors, committed run summaries and seeds folded
+into one row included; the map hovers, searches, zooms, switches to t-SNE when it is ready, and highlights a match."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from app.settings import AppSettings
 from index.storage import IndexDir
 from model.config import TrainConfig
 from model.run import RunDir
+from model.run_summary import summarise_run, write_summary
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser test skipped: Playwright for Python is missing (`make setup` installs it)"
@@ -58,7 +59,17 @@ def dash_url(index_world, app_index: Path, serve_app, tmp_path_factory: pytest.T
         other.write_config(TrainConfig(dataset="lfw", loss=loss, backbone="small_cnn", pretrained=False, dim=16, image_size=32, min_images=4))
         (other.path / "eval.json").write_text(json.dumps(_eval(0.8, [{"true": "Grace_Hopper", "predicted": "Kurt_Goedel", "count": 1}])))
         _metrics(other.path, 30.0 if loss == "cosface" else 0.5)
-    settings = AppSettings(index_dir=index_dir, runs_dir=tmp / "runs", gallery_added_dir=tmp / "added")
+    # Two seeds of one configuration known from their committed summaries only: one row, mean ± std.
+    for seed, knn1 in ((0, 0.7), (1, 0.76)):
+        config = TrainConfig(dataset="lfw", loss="triplet", miner="batch-all", backbone="small_cnn", pretrained=False,
+                             dim=16, image_size=32, min_images=4, seed=seed)
+        gone = RunDir(tmp / "gone" / config.default_run_name())
+        gone.write_config(config)
+        gone.eval_json.write_text(json.dumps(_eval(knn1, [{"true": "Ada_Lovelace", "predicted": "Kurt_Goedel", "count": 1}])))
+        _metrics(gone.path, 2.0)
+        write_summary(summarise_run(gone.path, report="docs/results.md", grid="grids/comparison.toml"), tmp / "summaries")
+        shutil.rmtree(gone.path)
+    settings = AppSettings(index_dir=index_dir, runs_dir=tmp / "runs", gallery_added_dir=tmp / "added", summaries_dir=tmp / "summaries")
     service = MatchService(index_dir)
     service._detector = object()  # no /match on these pages
     service.load()
@@ -68,10 +79,18 @@ def dash_url(index_world, app_index: Path, serve_app, tmp_path_factory: pytest.T
 def test_the_accuracy_dashboard_renders_without_errors(dash_url: str, tab) -> None:
     page = tab.page
     page.goto(dash_url + "/dashboard/accuracy")
-    expect(page.locator("#metric-table tbody tr")).to_have_count(3)
-    expect(page.locator("#roc-chart svg path.plot-line")).to_have_count(3)
-    expect(page.locator("#val-chart svg path.plot-line")).to_have_count(3)
-    expect(page.locator("#loss-chart svg path.plot-line")).to_have_count(3)
+    expect(page.locator("#metric-table tbody tr")).to_have_count(4)  # the served model, two runs, two seeds as one
+    expect(page.locator("#roc-chart svg path.plot-line")).to_have_count(4)
+    expect(page.locator("#val-chart svg path.plot-line")).to_have_count(4)
+    expect(page.locator("#loss-chart svg path.plot-line")).to_have_count(4)
+    seeds = page.locator("#metric-table details.seed-runs")
+    expect(seeds).to_have_count(1)
+    expect(seeds.locator("li").first).not_to_be_visible()
+    seeds.locator("summary").click()
+    expect(seeds.locator("li")).to_have_count(2)
+    expect(seeds.locator("li").nth(1)).to_be_visible()
+    expect(seeds.locator("li").nth(1)).to_contain_text("-s1: 1-NN 76.0 (summary)")
+    expect(page.locator("#metric-table .seed-spread").first).to_contain_text("± 4.2")  # std of 70 and 76
     expect(page.locator("#roc-chart .plot-legend li").first).to_contain_text("served")
     confusions = page.locator("#confusions li.confusion")
     expect(confusions).to_have_count(1)
