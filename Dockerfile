@@ -33,6 +33,8 @@ COPY app ./app
 COPY templates ./templates
 COPY static ./static
 COPY configs ./configs
+# The committed run summaries the accuracy dashboard shows (DOPPELGANGER_SUMMARIES_DIR, docs/results/runs under /app).
+COPY docs/results/runs ./docs/results/runs
 RUN pip install . && useradd --create-home --uid 10001 doppelganger \
     && mkdir -p /data /weights /runs /cache /indexes /galleries \
     && chown doppelganger /data /weights /runs /cache /indexes /galleries
