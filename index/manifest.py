@@ -35,6 +35,10 @@ class Manifest:
     """``index.calibration.Calibration`` as a dict: similarity curve and same-person threshold."""
     version: str = ""
     """The version's folder name (set when it is published)."""
+    crop: str = ""
+    """The tag of the crop that made the model's inputs (``model.faces.crop``): a rebuild keeps an image's
+    embedding only when its crop is the same. Empty in versions built before it was recorded, whose embeddings
+    a rebuild therefore computes again."""
     stats: dict[str, Any] = field(default_factory=dict)
     """How the build went: images embedded, kept, removed, skipped, images per second."""
     checksums: dict[str, str] = field(default_factory=dict)

@@ -1,8 +1,11 @@
 """The metadata store beside the vectors: one SQLite row per gallery image.
 
-``images(id, person, path, content_hash, model, embedding)``: ``id`` is the id the FAISS index returns, ``model``
-the hash of the checkpoint that embedded the image, and ``embedding`` its float32 vector, so a rebuild can keep
-the embeddings of unchanged images and a new index type can be built without embedding anything again.
+``images(id, person, path, content_hash, model, embedding, box_x0, box_y0, box_x1, box_y1, image_width,
+image_height)``: ``id`` is the id the FAISS index returns, ``model`` the hash of the checkpoint that embedded the
+image, and ``embedding`` its float32 vector, so a rebuild can keep the embeddings of unchanged images and a new
+index type can be built without embedding anything again. The box is where the face is in the upright image
+(``FaceBox``), from which the app cuts the square face of a look-alike card (``index.thumbnails``); it is NULL
+for LFW-style frames, whose face is at the centre, and absent from stores written before it was recorded.
 
 A published index version is never modified, so readers open it read-only and immutable; every call takes a
 lock, so one store serves the threads of a web server.
@@ -25,10 +28,40 @@ CREATE TABLE images (
     path TEXT NOT NULL UNIQUE,
     content_hash TEXT NOT NULL,
     model TEXT NOT NULL,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    box_x0 REAL,
+    box_y0 REAL,
+    box_x1 REAL,
+    box_y1 REAL,
+    image_width INTEGER,
+    image_height INTEGER
 );
 CREATE INDEX images_person ON images (person);
 """
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """Where the indexed face is: its detector box ``(x0, y0, x1, y1)`` in the pixels of the upright image (EXIF
+    orientation applied) of ``width`` x ``height``."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, box: tuple[float, float, float, float], size: tuple[int, int]) -> "FaceBox":
+        return cls(*(float(v) for v in box), int(size[0]), int(size[1]))
+
+    def as_row(self) -> tuple[float, float, float, float, int, int]:
+        return (self.x0, self.y0, self.x1, self.y1, self.width, self.height)
+
+
+def _face(row: tuple) -> FaceBox | None:
+    return None if row[0] is None else FaceBox(*row)
 
 
 @dataclass(frozen=True)
@@ -40,6 +73,18 @@ class ImageRecord:
     path: str
     content_hash: str
     model: str
+    face: FaceBox | None = None
+    """The face's box in a whole photo; None for a face frame (the face is at its centre)."""
+
+    @classmethod
+    def from_row(cls, row: tuple) -> "ImageRecord":
+        """A row of ``_COLUMNS``."""
+        return cls(*row[:5], face=_face(row[5:]))
+
+
+_COLUMNS = "id, person, path, content_hash, model, box_x0, box_y0, box_x1, box_y1, image_width, image_height"
+_OLD_COLUMNS = "id, person, path, content_hash, model, NULL, NULL, NULL, NULL, NULL, NULL"
+"""The same, from a store written before the face box was recorded."""
 
 
 class MetadataStore:
@@ -53,6 +98,12 @@ class MetadataStore:
             f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False
         )
         self._lock = threading.Lock()
+        try:
+            names = {row[1] for row in self._connection.execute("PRAGMA table_info(images)")}
+        except sqlite3.DatabaseError:
+            self._connection.close()
+            raise
+        self._columns = _COLUMNS if "box_x0" in names else _OLD_COLUMNS
 
     @staticmethod
     def write(path: Path, records: Iterable[ImageRecord], embeddings: np.ndarray) -> None:
@@ -66,9 +117,10 @@ class MetadataStore:
             with connection:
                 connection.executescript(_SCHEMA)
                 connection.executemany(
-                    "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        (r.id, r.person, r.path, r.content_hash, r.model, vector.tobytes())
+                        (r.id, r.person, r.path, r.content_hash, r.model, vector.tobytes(),
+                         *(r.face.as_row() if r.face is not None else (None,) * 6))
                         for r, vector in zip(records, embeddings)
                     ),
                 )
@@ -86,8 +138,8 @@ class MetadataStore:
     def records(self) -> list[ImageRecord]:
         """Every image, by id."""
         with self._lock:
-            rows = self._connection.execute("SELECT id, person, path, content_hash, model FROM images ORDER BY id")
-            return [ImageRecord(*row) for row in rows]
+            rows = self._connection.execute(f"SELECT {self._columns} FROM images ORDER BY id")
+            return [ImageRecord.from_row(row) for row in rows]
 
     def get(self, ids: Iterable[int]) -> dict[int, ImageRecord]:
         """The images with these ids (unknown ids are left out)."""
@@ -97,9 +149,9 @@ class MetadataStore:
         marks = ",".join("?" * len(ids))
         with self._lock:
             rows = self._connection.execute(
-                f"SELECT id, person, path, content_hash, model FROM images WHERE id IN ({marks})", ids
+                f"SELECT {self._columns} FROM images WHERE id IN ({marks})", ids
             )
-            return {row[0]: ImageRecord(*row) for row in rows}
+            return {row[0]: ImageRecord.from_row(row) for row in rows}
 
     def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, vectors)`` of every image, by id: the int64 ids and the float32 (N, D) matrix."""

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.metadata import ImageRecord, MetadataStore
+from index.metadata import FaceBox, ImageRecord, MetadataStore
 
 
 def _records(n: int) -> list[ImageRecord]:
@@ -38,3 +38,22 @@ def test_mismatched_lengths_and_missing_file_are_refused(tmp_path: Path) -> None
         MetadataStore.write(tmp_path / "m.sqlite", _records(2), np.zeros((1, 2), np.float32))
     with pytest.raises(FileNotFoundError):
         MetadataStore(tmp_path / "absent.sqlite")
+
+
+def test_face_boxes_are_stored_and_old_stores_still_read(tmp_path: Path) -> None:
+    face = FaceBox.of((1.5, 2.5, 30.0, 40.0), (64, 48))
+    records = [ImageRecord(0, "A", "A/1.jpg", "h0", "m", face), ImageRecord(1, "B", "B/1.jpg", "h1", "m")]
+    MetadataStore.write(tmp_path / "new.sqlite", records, np.zeros((2, 4), np.float32))
+    store = MetadataStore(tmp_path / "new.sqlite")
+    assert store.records() == records and store.get([0])[0].face == face
+    store.close()
+
+    old = sqlite3.connect(tmp_path / "old.sqlite")  # the schema before face boxes were recorded
+    old.executescript("CREATE TABLE images (id INTEGER PRIMARY KEY, person TEXT NOT NULL, path TEXT NOT NULL UNIQUE, "
+                      "content_hash TEXT NOT NULL, model TEXT NOT NULL, embedding BLOB NOT NULL);")
+    old.execute("INSERT INTO images VALUES (7, 'A', 'A/1.jpg', 'h', 'm', ?)", (np.zeros(4, np.float32).tobytes(),))
+    old.commit()
+    old.close()
+    store = MetadataStore(tmp_path / "old.sqlite")
+    assert store.records() == [ImageRecord(7, "A", "A/1.jpg", "h", "m")] and store.get([7])[7].face is None
+    store.close()
