@@ -24,26 +24,57 @@ def _check_vectors(vectors: np.ndarray) -> np.ndarray:
     return vectors
 
 
+def _training_needs(index: faiss.Index) -> tuple[int, str]:
+    """The fewest vectors an untrained index trains on, and what they train: an IVF's lists, a PQ's centroids
+    (``2^nbits`` per sub-quantizer), through pre-transforms and HNSW storage."""
+    index = faiss.downcast_index(index)
+    needs = (1, "")
+    if hasattr(index, "nlist"):
+        needs = max(needs, (int(index.nlist), f"{int(index.nlist)} lists"))
+    if hasattr(index, "pq"):
+        needs = max(needs, (int(index.pq.ksub), f"{int(index.pq.ksub)} product-quantizer centroids"))
+    for inner in ("index", "storage"):
+        if hasattr(index, inner) and getattr(index, inner) is not None:
+            needs = max(needs, _training_needs(getattr(index, inner)))
+    return needs
+
+
+def _new_index(factory: str, dim: int, count: int) -> faiss.Index:
+    """An empty inner-product index of ``factory``; ``ValueError`` when FAISS cannot build it, or when its training
+    needs more than the ``count`` gallery images."""
+    if not isinstance(factory, str) or not factory.strip():
+        raise ValueError("the FAISS factory string is empty: use one such as 'Flat', 'HNSW32' or 'IVF256,PQ16'")
+    try:
+        inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as error:
+        raise ValueError(
+            f"FAISS cannot build index {factory!r} for dimension {dim}: use a factory string such as "
+            f"'Flat', 'HNSW32' or 'IVF256,PQ16' (PQ's m must divide the dimension)"
+        ) from error
+    if not inner.is_trained:
+        needed, what = _training_needs(inner)
+        if count < needed:
+            raise ValueError(
+                f"index {factory!r} needs at least {needed} gallery images to train its {what}, "
+                f"the gallery has {count}: use fewer lists or centroids, or 'Flat'"
+            )
+    return inner
+
+
+def check_factory(factory: str, dim: int, count: int) -> None:
+    """``ValueError``, saying what to use instead, unless an index of ``factory`` can be built and trained over
+    ``count`` vectors of dimension ``dim``: checked before any image is embedded, without training anything."""
+    _new_index(factory, dim, count)
+
+
 def build_vector_index(vectors: np.ndarray, ids: np.ndarray, factory: str = DEFAULT_FACTORY) -> faiss.Index:
     """An inner-product index of ``factory`` over ``vectors``, with ``ids``; trained on them when it must be."""
     vectors = _check_vectors(vectors)
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     if len(ids) != len(vectors):
         raise ValueError(f"{len(vectors)} vectors but {len(ids)} ids")
-    try:
-        inner = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
-    except RuntimeError as error:
-        raise ValueError(
-            f"FAISS cannot build index {factory!r} for dimension {vectors.shape[1]}: use a factory string such as "
-            f"'Flat', 'HNSW32' or 'IVF256,PQ16' (PQ's m must divide the dimension)"
-        ) from error
+    inner = _new_index(factory, vectors.shape[1], len(vectors))
     if not inner.is_trained:
-        needed = getattr(faiss.extract_index_ivf(inner), "nlist", 1) if "IVF" in factory else 1
-        if len(vectors) < needed:
-            raise ValueError(
-                f"index {factory!r} needs at least {needed} gallery images to train its {needed} lists, "
-                f"the gallery has {len(vectors)}: use fewer lists or 'Flat'"
-            )
         inner.train(vectors)
     index = faiss.IndexIDMap2(inner)
     index.add_with_ids(vectors, ids)
