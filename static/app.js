@@ -434,12 +434,13 @@ function matchCard(match, rank) {
   const photo = document.createElement("div");
   photo.className = "match-photo";
   const img = document.createElement("img");
-  img.src = match.image_url;
+  // The square face cut from the gallery's original image (the whole image where a server predates it).
+  img.src = match.face_url || match.image_url;
   img.alt = `${name}, gallery photo`;
   img.loading = "lazy";
   img.decoding = "async";
-  img.width = 250;
-  img.height = 250;
+  img.width = 160;
+  img.height = 160;
   const badgeRank = document.createElement("span");
   badgeRank.className = "match-rank";
   badgeRank.textContent = `#${rank + 1}`;

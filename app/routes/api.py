@@ -1,4 +1,4 @@
-"""The REST API: ``POST /match``, ``GET /gallery/{id}/image``, ``GET /health``."""
+"""The REST API: ``POST /match``, ``GET /gallery/{id}/image``, ``GET /gallery/{id}/face``, ``GET /health``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from app.dependencies import get_match_service, get_app_settings
 from app.services.matching import MatchService, MatchTimeoutError
-from app.services.served_index import GalleryImageNotFoundError, gallery_image_file
+from app.services.served_index import GalleryImageNotFoundError, gallery_face_jpeg, gallery_image_file
 from app.settings import AppSettings
 from model.faces.photo_decode import human_size
 
@@ -23,8 +23,8 @@ MATCH_EXAMPLE = {
             "box": [432.7, 168.2, 710.6, 567.4],
             "probability": 1.0,
             "matches": [
-                {"person": "Ariel_Sharon", "image_id": 14101, "image_url": "/gallery/14101/image", "similarity": 95.2,
-                 "distance": 0.4215, "same_person": False},
+                {"person": "Ariel_Sharon", "image_id": 14101, "image_url": "/gallery/14101/image",
+                 "face_url": "/gallery/14101/face", "similarity": 95.2, "distance": 0.4215, "same_person": False},
             ],
         }
     ],
@@ -87,6 +87,7 @@ async def match(
     for detected in result["faces"]:
         for m in detected["matches"]:
             m["image_url"] = f"/gallery/{m['image_id']}/image"
+            m["face_url"] = f"/gallery/{m['image_id']}/face"
     return result
 
 
@@ -98,6 +99,21 @@ def gallery_image(image_id: str, service: Annotated[MatchService, Depends(get_ma
     except GalleryImageNotFoundError as error:
         raise HTTPException(404, str(error)) from error
     return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get(
+    "/gallery/{image_id}/face",
+    summary="The square face of a gallery image, by the image_id a match gives (what a look-alike card shows)",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "a 160x160 JPEG cut from the original image"},
+               404: {"description": "no gallery image has this id"}},
+)
+def gallery_face(image_id: str, service: Annotated[MatchService, Depends(get_match_service)]) -> Response:
+    try:
+        data = gallery_face_jpeg(service, image_id)
+    except GalleryImageNotFoundError as error:
+        raise HTTPException(404, str(error)) from error
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/health", summary="Whether the model and index are loaded, their sizes and versions")

@@ -8,18 +8,25 @@ another process and not yet followed) or the only one there is (nothing loaded y
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from app.services.gallery_admin import added_people, read_excluded
 from app.services.matching import MatchService
 from app.settings import AppSettings
 from index.manifest import Manifest
 from index.metadata import MetadataStore
+from index.metadata import FaceBox, ImageRecord
 from index.storage import MANIFEST, METADATA, IndexDir
+from index.thumbnails import face_thumbnail_jpeg
 
 MAX_IMAGE_ID_DIGITS = 18
 """Longer ids are refused before they reach SQLite (its integers are 64-bit)."""
+FACE_CACHE = 2048
+"""Card faces kept in memory (about 8 KiB each): the ones of the latest matches are served without decoding."""
 
 
 class GalleryImageNotFoundError(LookupError):
@@ -55,6 +62,30 @@ def gallery_image_file(service: MatchService, image_id: str) -> Path:
     """The file of the served gallery image ``image_id`` (as a match gives it). Only an id the index knows names a
     file, so no path from a request ever reaches the disk. ``GalleryImageNotFoundError`` otherwise;
     ``IndexNotReadyError`` when no index is loaded."""
+    return _gallery_image(service, image_id)[1]
+
+
+def gallery_face_jpeg(service: MatchService, image_id: str) -> bytes:
+    """The square face of the served gallery image ``image_id`` as a JPEG (``index.thumbnails``): cut from the
+    original image around the face box the build recorded, or its centre; nothing is detected. Kept in memory
+    (``FACE_CACHE`` of them) until the file changes. ``GalleryImageNotFoundError`` as ``gallery_image_file``, or
+    when the file no longer decodes."""
+    record, path = _gallery_image(service, image_id)
+    try:
+        stat = path.stat()
+        return _face_jpeg(str(path), stat.st_mtime_ns, stat.st_size, record.face)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise GalleryImageNotFoundError(
+            f"gallery image {image_id} ({record.path}) cannot be read ({type(error).__name__}): rebuild the index"
+        ) from error
+
+
+@lru_cache(maxsize=FACE_CACHE)
+def _face_jpeg(path: str, mtime_ns: int, size: int, face: FaceBox | None) -> bytes:
+    return face_thumbnail_jpeg(Path(path), face)
+
+
+def _gallery_image(service: MatchService, image_id: str) -> tuple[ImageRecord, Path]:
     index = service.matcher.index
     record = None
     if image_id.isascii() and image_id.isdigit() and len(image_id) <= MAX_IMAGE_ID_DIGITS:
@@ -67,7 +98,7 @@ def gallery_image_file(service: MatchService, image_id: str) -> Path:
         raise GalleryImageNotFoundError(f"gallery image {image_id} is not in the gallery folder") from error
     if not path.is_file():
         raise GalleryImageNotFoundError(f"gallery image {image_id} ({record.path}) is no longer on disk: rebuild the index")
-    return path
+    return record, path
 
 
 def index_status(settings: AppSettings, service: MatchService, rebuild: dict[str, Any] | None) -> dict[str, Any]:
