@@ -83,6 +83,9 @@ def test_admin_compares_tokens_in_constant_time(client: TestClient, monkeypatch:
     "/gallery/99999999999999999999999/image",
     "/gallery/%00/image",
     "/gallery/%EF%BC%91/image",  # a full-width digit one
+    "/gallery/..%2F..%2F..%2Fetc%2Fpasswd/face",
+    "/gallery/1%2F..%2F..%2Fsettings.py/face",
+    "/gallery/%EF%BC%91/face",
     "/static/..%2Fsettings.py",
     "/static/%2e%2e/main.py",
     "/static/../main.py",
@@ -99,8 +102,9 @@ def test_a_gallery_record_cannot_point_outside_its_gallery(client: TestClient, m
     record = metadata.records()[0]
     tampered = dataclasses.replace(record, path="../../../../../../../../etc/passwd")
     monkeypatch.setattr(metadata, "get", lambda ids: {record.id: tampered})
-    response = client.get(f"/gallery/{record.id}/image")
-    assert response.status_code == 404 and "root:" not in response.text
+    for what in ("image", "face"):
+        response = client.get(f"/gallery/{record.id}/{what}")
+        assert response.status_code == 404 and "root:" not in response.text
 
 
 # --- headers and CORS -------------------------------------------------------------------------------------------
