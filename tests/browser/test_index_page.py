@@ -48,9 +48,12 @@ def test_upload_a_photo_shows_its_look_alikes(server, tab, photos_dir: Path) -> 
     assert _shown_names(page) == [m["person"].replace("_", " ") for m in query["matches"]]
     # Gallery photos load, with alt text; similarities as percentages and bars.
     first = cards.first.locator("img")
-    expect(first).to_have_attribute("src", query["matches"][0]["image_url"])
+    expect(first).to_have_attribute("src", query["matches"][0]["face_url"])
     expect(first).to_have_attribute("alt", f"{query['matches'][0]['person'].replace('_', ' ')}, gallery photo")
     page.wait_for_function("() => [...document.querySelectorAll('#matches img')].every(i => i.complete && i.naturalWidth > 0)")
+    # Each card shows the square face cut from the gallery's original image.
+    sizes = page.evaluate("() => [...document.querySelectorAll('#matches img')].map(i => [i.naturalWidth, i.naturalHeight])")
+    assert sizes == [[160, 160]] * 5
     expect(cards.first.locator(".similarity")).to_have_text(f"{query['matches'][0]['similarity']:.1f}% similar")
     width = cards.first.locator(".meter > span").evaluate("e => e.style.width")
     assert float(width.rstrip("%")) == pytest.approx(query["matches"][0]["similarity"])
