@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, dataclass, fields
+from pathlib import PurePath
 from typing import Any
 
 DATASETS = ("lfw", "tt100k")
@@ -29,6 +30,8 @@ REDUCERS = ("mean", "nonzero")
 """Contrastive only: average each term over all its pairs, or over the pairs with a non-zero term."""
 EXTRA_DATA = ("none", "celeba10k")
 """More people for the training part of ``--protocol devtrain``: CelebA-10k's (``model.data.celeba``)."""
+DISTANCES = ("cosine", "l2")
+"""Distillation only: the embedding regression's distance between the student's and the teacher's unit vectors."""
 DEVICES = ("auto", "cpu", "cuda")
 COLLAPSE_SPREAD = 0.01
 """Below this mean standard deviation per dimension an embedding has collapsed onto (nearly) one point."""
@@ -52,6 +55,16 @@ LEGACY_VALUES = {"pos_margin": 0.0, "hinge": "squared", "reducer": "mean"}
 """What runs saved before these settings existed trained with."""
 OFF_VALUES = {"soft_margin": False, "miner_warmup": 0}
 """Values that switch a setting off, and so mean the same as not giving it, whatever the loss."""
+DISTILL_SETTINGS: dict[str, Any] = {
+    "distill_embedding": 1.0,
+    "distill_relation": 1.0,
+    "distill_distance": "cosine",
+    "metric_weight": 0.0,
+}
+"""The settings of a distilled run (``--teacher``) and the value it gets when it names none: the weights of the
+embedding regression, of the relational term and of the metric ``--loss``, and the regression's distance. Like
+``LOSS_SETTINGS``, each is ``None`` in a run without a teacher, refused when given to one, and left out of its
+saved config. With ``metric_weight`` 0 the metric loss is off, and its own settings are refused and left out too."""
 
 
 @dataclass
@@ -73,6 +86,12 @@ class TrainConfig:
     miner_warmup: int | None = None
     images_per_class: int | None = None
     scale: float | None = None
+    teacher: str | None = None
+    distill_embedding: float | None = None
+    distill_relation: float | None = None
+    distill_distance: str | None = None
+    metric_weight: float | None = None
+    face_template: str | None = None
     backbone: str = "mobilenet_v2"
     pretrained: bool = True
     head: str = "linear"
@@ -92,9 +111,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss {self.loss!r} is not one of {', '.join(LOSSES)}")
+        self._settle_distillation()
         self._settle_loss_settings()
         for name, allowed in (("device", DEVICES), ("dataset", DATASETS), ("protocol", LFW_PROTOCOLS), ("extra_data", EXTRA_DATA), ("backbone", BACKBONES), ("head", HEADS),
-                              ("miner", MINERS), ("pairs", PAIRS), ("hinge", HINGES), ("reducer", REDUCERS)):
+                              ("miner", MINERS), ("pairs", PAIRS), ("hinge", HINGES), ("reducer", REDUCERS),
+                              ("distill_distance", DISTANCES), ("face_template", FACE_BACKBONES)):
             value = getattr(self, name)
             if value is not None and value not in allowed:
                 raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}")
@@ -106,6 +127,42 @@ class TrainConfig:
             raise ValueError("--extra-data adds training people to --dataset lfw --protocol devtrain only")
         if (self.miner_warmup or 0) < 0:
             raise ValueError(f"--miner-warmup is a number of epochs, 0 or more, got {self.miner_warmup}")
+        if (self.teacher is not None or self.face_template is not None) and self.dataset != "lfw":
+            raise ValueError("--teacher and --face-template are for faces: --dataset lfw only")
+        if self.face_template is not None and self.backbone in FACE_BACKBONES:
+            if self.face_template != self.backbone:
+                raise ValueError(f"{self.backbone} sees faces aligned on its own template; leave --face-template out")
+            self.face_template = None
+
+    @property
+    def uses_metric_loss(self) -> bool:
+        """Whether the run trains with its metric ``--loss``: always without a teacher; with one, when
+        ``metric_weight`` is above 0."""
+        return self.teacher is None or bool(self.metric_weight)
+
+    def _settle_distillation(self) -> None:
+        """Without a teacher, refuse the distillation settings; with one, give those it names none their
+        default, and align the faces on the teacher's template when it is a face backbone (a teacher run's
+        template is read from its config by ``model.teacher``)."""
+        if self.teacher is None:
+            for name in DISTILL_SETTINGS:
+                if getattr(self, name) is not None:
+                    raise ValueError(f"--{name.replace('_', '-')} applies to distillation only: name a --teacher, or leave it out")
+            return
+        if not str(self.teacher).strip():
+            raise ValueError("--teacher needs a run directory or a face backbone name")
+        for name, default in DISTILL_SETTINGS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, default)
+        weights = {name: getattr(self, name) for name in ("distill_embedding", "distill_relation", "metric_weight")}
+        if any(weight < 0 for weight in weights.values()) or not any(weights.values()):
+            raise ValueError(f"the distillation weights must be 0 or more and not all 0, got {weights}")
+        if self.teacher in FACE_BACKBONES and self.face_template is None and self.backbone not in FACE_BACKBONES:
+            self.face_template = self.teacher
+        if not self.uses_metric_loss:
+            if self.loss != TrainConfig.loss or self.margin is not None:
+                raise ValueError(f"--metric-weight 0 switches the metric loss off: leave --loss and --margin out, "
+                                 f"or give the loss a weight above 0")
 
     def _settle_loss_settings(self) -> None:
         """Refuse a setting that this run's loss would ignore; give the ones it uses their default."""
@@ -114,11 +171,14 @@ class TrainConfig:
             if name in OFF_VALUES and value == OFF_VALUES[name]:
                 value = None
             uses = self.loss in losses and (name != "images_per_class" or self.loss != "contrastive" or self.pairs == "pk")
-            if uses:
+            if uses and self.uses_metric_loss:
                 setattr(self, name, default if value is None else value)
                 continue
             if value is not None:
                 flag = "--" + name.replace("_", "-")
+                if uses:
+                    raise ValueError(f"{flag} sets the metric loss, which --metric-weight 0 switches off: leave it out, "
+                                     "or give the loss a weight above 0")
                 users = " or ".join(f"--loss {loss}" for loss in losses)
                 if name == "images_per_class":
                     users = "--loss triplet, --loss cosface, or --loss contrastive with --pairs pk"
@@ -143,10 +203,11 @@ class TrainConfig:
         trained with (``LEGACY_VALUES``)."""
         values = dict(values)
         loss = values.get("loss", cls.loss)
+        metric = values.get("teacher") is None or bool(values.get("metric_weight", DISTILL_SETTINGS["metric_weight"]))
         if "k" in values and "images_per_class" not in values:
             values["images_per_class"] = values.pop("k")
         for name, (losses, _) in LOSS_SETTINGS.items():
-            uses = loss in losses and (name != "images_per_class" or loss != "contrastive" or values.get("pairs") == "pk")
+            uses = metric and loss in losses and (name != "images_per_class" or loss != "contrastive" or values.get("pairs") == "pk")
             if not uses:
                 values.pop(name, None)
             elif name in LEGACY_VALUES and name not in values:
@@ -179,10 +240,30 @@ class TrainConfig:
         if self.loss == "triplet":
             loss = f"triplet-{self.miner}{'-soft' if self.soft_margin else ''}"
             loss += f"-warm{self.miner_warmup}" if self.miner_warmup else ""
-        if self.loss == "contrastive":
+        if self.loss == "contrastive" and self.uses_metric_loss:
             loss += "".join(self._contrastive_name_parts())
+        if self.teacher is not None:
+            loss = "-".join([*self._distill_name_parts(), *([loss] if self.uses_metric_loss else [])])
+            loss += f"-mw{self.metric_weight:g}" if self.uses_metric_loss and self.metric_weight != 1 else ""
         body = self.backbone + ("-frozen" if self.freeze_backbone else "") + ("-nohead" if self.head == "none" else "")
+        body += "-aligned" if self.face_template is not None and self.teacher is None else ""
         return f"{self.dataset}{subset}-{loss}-{body}-d{self.dim}{''.join(self._recipe_name_parts())}-s{self.seed}"
+
+    @property
+    def teacher_label(self) -> str | None:
+        """The teacher as run names say it: a face backbone's name, or a teacher run directory's own name."""
+        if self.teacher is None:
+            return None
+        return self.teacher if self.teacher in FACE_BACKBONES else PurePath(str(self.teacher).rstrip("/\\")).name
+
+    def _distill_name_parts(self) -> list[str]:
+        """What a distilled run's name says: distill, the teacher, and the distillation settings that differ from
+        the defaults (rel0: no relational term, l2: the L2 regression)."""
+        parts = ["distill", str(self.teacher_label)]
+        for name, text in (("distill_embedding", "emb{:g}"), ("distill_relation", "rel{:g}"), ("distill_distance", "{}")):
+            if getattr(self, name) != DISTILL_SETTINGS[name]:
+                parts.append(text.format(getattr(self, name)))
+        return parts
 
     def _recipe_name_parts(self) -> list[str]:
         """What a run's name says of its input size, schedule length and learning rate when they are not the
@@ -207,6 +288,12 @@ _FLAGS = {
     "miner_warmup": ("triplet only: epochs at the start that mine semi-hard triplets before --miner takes over, a warm-up on easier triplets (0: none)", {"type": int}),
     "images_per_class": ("triplet, cosface, and contrastive with --pairs pk: K, the images of each class in a P x K batch (P = 2 x batch size / K)", {"type": int}),
     "scale": ("cosface only: the scale s of the cosine logits", {"type": float}),
+    "teacher": ("distil this network into the student (--backbone): a face backbone name (face_reid_0095) or a run directory (runs/default); the student learns to reproduce its embeddings of the same aligned faces, computed once and cached (model/teacher.py); LFW only", {}),
+    "distill_embedding": ("distillation only: weight of the embedding regression, the distance between the student's unit vector and the teacher's (a linear projection when --dim differs from the teacher's)", {"type": float}),
+    "distill_relation": ("distillation only: weight of the relational term, the student's cosine similarities within a batch matching the teacher's (Park et al. 2019, Tung & Mori 2019)", {"type": float}),
+    "distill_distance": ("distillation only: the embedding regression's distance between the unit vectors: 1 - cosine, or the Euclidean distance (l2)", {"choices": DISTANCES}),
+    "metric_weight": ("distillation only: weight of the metric --loss beside the distillation terms (0: off, its settings then refused)", {"type": float}),
+    "face_template": ("align faces on this face backbone's five-point template, the crop resized to --image-size, instead of cropping LFW's frame (a distilled run takes its teacher's)", {"choices": FACE_BACKBONES}),
     "backbone": ("network body; mobilenet_v2 starts from ImageNet weights, the others from scratch", {"choices": BACKBONES}),
     "head": ("after the backbone: 'linear' projects its features to --dim; 'none' keeps them (--dim must then be the backbone's width, 256 for face_reid_0095)", {"choices": HEADS}),
     "dim": ("embedding dimension (2, 16, 32, 64, 128, ...)", {"type": int}),
@@ -225,6 +312,8 @@ _FLAGS = {
 def _default_text(defaults: TrainConfig, name: str) -> Any:
     if name in LOSS_SETTINGS:
         return LOSS_SETTINGS[name][1]
+    if name in DISTILL_SETTINGS:
+        return DISTILL_SETTINGS[name]
     return getattr(defaults, name)
 
 

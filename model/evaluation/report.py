@@ -34,6 +34,16 @@ def task_name(config: dict[str, Any], classes: int) -> str:
     return f"{'LFW' if config['dataset'] == 'lfw' else 'TT100K'}-{classes}"
 
 
+def objective(config: dict[str, Any]) -> str:
+    """The loss a run trained with, in words: "contrastive loss", or a distilled run's teacher and weighted terms."""
+    if not config.get("teacher"):
+        return f"{config['loss']} loss"
+    terms = [f"embedding ({config['distill_distance']}) x {config['distill_embedding']:g}", f"relation x {config['distill_relation']:g}"]
+    if config.get("metric_weight"):
+        terms.append(f"{config['loss']} loss x {config['metric_weight']:g}")
+    return f"distilled from {config['teacher']}: " + ", ".join(terms)
+
+
 def markdown_report(result: dict[str, Any]) -> str:
     config = result["config"]
     columns = ["model"] + list(result.get("baselines", {}))
@@ -41,7 +51,7 @@ def markdown_report(result: dict[str, Any]) -> str:
     lines = [
         f"# Evaluation of `{result['run']}`",
         "",
-        f"{task_name(config, result['classes'])}: {config['loss']} loss, {config['backbone']}, dimension {config['dim']}, "
+        f"{task_name(config, result['classes'])}: {objective(config)}; {config['backbone']}, dimension {config['dim']}, "
         f"input {config['image_size']}px, seed {config['seed']}; checkpoint `{result['checkpoint']}`"
         + (f" (epoch {result['best_epoch']} of {result['epochs']}, {result['train_minutes']:.1f} min of training)" if result.get("epochs") else
            " (not trained by us: the network as it starts, --epochs 0)" if "epochs" in result else "")
@@ -74,7 +84,7 @@ def results_table(results: list[dict[str, Any]]) -> str:
 
         view2 = f"{pct(r['lfw_view2_acc'])} ± {pct(r['lfw_view2_std'])}" if "lfw_view2_acc" in r else "n/a"
         lines.append(
-            f"| {task_name(c, r['classes'])} | {c['loss']} | {c['backbone']} | {c['dim']} | {get(r, 'ncm_acc')} | "
+            f"| {task_name(c, r['classes'])} | {c['loss'] if not c.get('teacher') else 'distill ' + c['teacher']} | {c['backbone']} | {c['dim']} | {get(r, 'ncm_acc')} | "
             f"{get(r, 'knn1_acc')} | {get(r, 'knn1_acc_per_class')} | {get(r, 'map_at_r')} | {view2} | "
             f"{get(base.get('raw_pixels', {}), 'knn1_acc')} | {get(base.get('pca_whitened', {}), 'knn1_acc')} | "
             f"{r.get('train_minutes', float('nan')):.1f} |"
