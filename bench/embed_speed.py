@@ -155,7 +155,8 @@ def main() -> None:
     run = RunDir(args.run_dir or default_run())
     config = run.config()
     settings = get_settings()
-    cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone)
+    cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone,
+                          face_template=config.face_template)
     parts = run.split()
     train, test = parts["train"], parts["test"]
     closed = is_closed_set(config.dataset, config.protocol)

@@ -46,7 +46,7 @@ from model.evaluation.verification import kfold_verification  # noqa: E402
 from model.inference import Embedder  # noqa: E402
 from model.run import RunDir  # noqa: E402
 from model.settings import get_settings  # noqa: E402
-from model.faces.crop import crop_for  # noqa: E402
+from model.data.tasks import run_crop  # noqa: E402
 
 PHOTOS = ("biden.jpg", "obama.jpg", "sample1.jpg", "obama_partial_face.jpg")
 STAGES_OURS = ("decode", "detect", "crop", "embed", "search", "total")
@@ -59,7 +59,7 @@ def ours(run: Path, root: Path, paths: list[str]) -> np.ndarray:
     """Our embeddings of LFW frames, through the run's own crop (``model.faces.crop``; from the decoded-image cache
     when it holds them)."""
     embedder = Embedder.from_run(run)
-    crop = crop_for("lfw", embedder.image_size, RunDir(run).config().backbone)
+    crop = run_crop(RunDir(run).config())
     return np.concatenate([embedder.embed(images) for _, images, _ in aligned_batches(root, paths, crop, os.cpu_count() or 1)])
 
 

@@ -162,7 +162,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     parts = run.split()
     train, test = parts["train"], parts["test"]
     closed = is_closed_set(config.dataset, config.protocol)
-    cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone, config.extra_data)
+    cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone, config.extra_data,
+                          face_template=config.face_template)
     train_images, test_images = cache.take(train.paths), cache.take(test.paths)
     trained = {name for part in (parts["train"], parts["val"]) for name in np.asarray(part.classes)[np.unique(part.labels)]}
     lfw = (settings.lfw_dir, cache.take, config.protocol == "devtrain", trained) if config.dataset == "lfw" else None

@@ -200,11 +200,11 @@ def main(args: argparse.Namespace) -> Retrieval:
 
     import numpy as np
 
-    from model.faces.crop import crop_for
+    from model.data.tasks import run_crop
 
     config = run.config()
     notes = frame_notes(config.dataset, query_image)
-    preprocess = crop_for(config.dataset, config.image_size, config.backbone)
+    preprocess = run_crop(config)
     query_pixels = np.array(preprocess(query_image))[None]  # a writable copy, as torch wants
     gallery, images, roots = load_gallery(run, args.gallery_part)
     excluded = locate_in_gallery(query_path, gallery.paths, roots)
@@ -257,7 +257,8 @@ def load_gallery(run, which: str) -> tuple[Gallery, "np.ndarray", list[Path]]:
     gallery = build_gallery(run.split(), which)
     settings = get_settings()
     try:
-        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone, config.extra_data)
+        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone, config.extra_data,
+                          face_template=config.face_template)
     except DatasetMissingError as error:
         raise UserError(str(error)) from error
     roots = [gallery.root] + [settings.data_dir / config.dataset / name for name in ("lfw-deepfunneled", "lfw", "")]

@@ -50,6 +50,35 @@ class Preprocess:
         return np.asarray(image, dtype=np.uint8)
 
 
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    """A uint8 (H, W, 3) image resized to ``size`` x ``size`` (bilinear, as ``Preprocess`` resizes)."""
+    if image.shape[0] == size and image.shape[1] == size:
+        return np.asarray(image, dtype=np.uint8)
+    resized = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Resized:
+    """Another crop's output resized to ``size``: a student network fed its teacher's aligned faces at its own,
+    smaller input size (``model.data.tasks.input_crop``). Takes what the wrapped crop takes (a frame, or a photo
+    and a detected face with ``from_face``), so the cache, the index and the app use it as they use that crop."""
+
+    crop: object
+    """A ``model.faces.crop`` crop (``size``, ``tag``, ``__call__(frame, detect)``, ``from_face(image, face)``)."""
+    size: int
+
+    @property
+    def tag(self) -> str:
+        return f"{self.crop.tag}-to{self.size}"
+
+    def __call__(self, frame: Image.Image, detect: bool = True) -> np.ndarray:
+        return resize_image(self.crop(frame, detect=detect), self.size)
+
+    def from_face(self, image: Image.Image, face) -> np.ndarray:
+        return resize_image(self.crop.from_face(image, face), self.size)
+
+
 def preprocess_for(dataset: str, size: int = DEFAULT_SIZE) -> Preprocess:
     """The preprocessing of ``dataset`` ("lfw" or "tt100k") at input size ``size``."""
     if dataset == "lfw":

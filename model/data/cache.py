@@ -2,7 +2,8 @@
 
 Decoding thousands of JPEGs every epoch would keep two cores busy doing nothing useful. The first use decodes
 every image of the dataset once (in parallel, with a progress bar) into ``<cache_dir>/<name>.npy`` beside a
-list of the relative paths, ``<name>.json``; later uses memory-map the array. Both files are written aside and
+list of the relative paths, ``<name>.json``; later uses memory-map the array. A ``Resized`` crop (another crop
+at a smaller size) is made from that crop's cache, resizing its arrays instead of decoding again. Both files are written aside and
 renamed, so an interrupted build leaves no half-written cache. Delete the folder at any time to rebuild.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from model.data.batch_decode import decode_chunks
-from model.transforms import Preprocess
+from model.transforms import Preprocess, Resized, resize_image
 
 _CHUNK = 256
 
@@ -67,7 +68,11 @@ class ImageCache:
             return cached
         stem = Path(cache_dir) / f"{name}-{preprocess.tag}"
         array_file, index_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
-        images = cls._decode(Path(root), paths, preprocess, desc=f"caching {name} at {preprocess.size}px")
+        if isinstance(preprocess, Resized):
+            source = cls.load_or_build(cache_dir, name, root, paths, preprocess.crop)
+            images = cls._resize(source, paths, preprocess.size, desc=f"caching {name} at {preprocess.size}px")
+        else:
+            images = cls._decode(Path(root), paths, preprocess, desc=f"caching {name} at {preprocess.size}px")
         stem.parent.mkdir(parents=True, exist_ok=True)
         # Names of this process's own: two processes building the same cache at once never write one file.
         tmp_array, tmp_index = stem.with_suffix(f".npy.{os.getpid()}.tmp"), stem.with_suffix(f".json.{os.getpid()}.tmp")
@@ -77,6 +82,17 @@ class ImageCache:
         os.replace(tmp_array, array_file)
         os.replace(tmp_index, index_file)
         return cls(np.load(array_file, mmap_mode="r"), list(paths))
+
+    @staticmethod
+    def _resize(source: "ImageCache", paths: list[str], size: int, desc: str) -> np.ndarray:
+        """The images at ``paths`` of ``source``, resized to ``size`` (``resize_image``)."""
+        out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+        with tqdm(total=len(paths), desc=desc, unit="img") as bar:
+            for start in range(0, len(paths), _CHUNK):
+                chunk = source.take(paths[start : start + _CHUNK])
+                out[start : start + len(chunk)] = [resize_image(image, size) for image in chunk]
+                bar.update(len(chunk))
+        return out
 
     @staticmethod
     def _decode(root: Path, paths: list[str], preprocess: Preprocess, desc: str) -> np.ndarray:

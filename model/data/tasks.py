@@ -26,7 +26,8 @@ from model.data.celeba import join, load_celeba
 from model.data.lfw import load_lfw
 from model.data.splits import grouped_holdout, identity_holdout, stratified_split
 from model.data.tt100k import load_tt100k
-from model.faces.crop import crop_for
+from model.faces.crop import AlignedCrop, FrameCrop, crop_for
+from model.transforms import Preprocess, Resized
 
 CLOSED_SET_FRACTIONS = (0.7, 0.1, 0.2)
 CLOSED_SET_MIN_IMAGES = 4
@@ -80,13 +81,33 @@ def all_paths(dataset: str, data_dir: Path) -> tuple[Path, list[str]]:
     raise ValueError(f"unknown dataset {dataset!r}")
 
 
+def input_crop(
+    dataset: str, image_size: int, backbone: str = "mobilenet_v2", face_template: str | None = None,
+) -> FrameCrop | AlignedCrop | Preprocess | Resized:
+    """The crop that makes a model's input: ``crop_for`` its backbone; with ``face_template`` (a distilled student,
+    ``--face-template``), the face aligned on that face backbone's template at the backbone's own input size, then
+    resized to ``image_size``: the very crop its teacher sees, smaller."""
+    if face_template is None:
+        return crop_for(dataset, image_size, backbone)
+    from model.networks.backbones import FACE_INPUTS
+
+    aligned = crop_for(dataset, FACE_INPUTS[face_template].size, face_template)
+    return aligned if aligned.size == image_size else Resized(aligned, image_size)
+
+
+def run_crop(config) -> FrameCrop | AlignedCrop | Preprocess | Resized:
+    """The crop of a run's ``TrainConfig``: what its network must be fed, in training, evaluation and serving."""
+    return input_crop(config.dataset, config.image_size, config.backbone, config.face_template)
+
+
 def dataset_cache(
     dataset: str, data_dir: Path, cache_dir: Path, image_size: int, backbone: str = "mobilenet_v2", extra_data: str = "none",
+    face_template: str | None = None,
 ) -> ImageCache:
     """Every image of ``dataset`` (and of ``extra_data``) cropped for ``backbone`` at ``image_size``
-    (``model.faces.crop``; each dataset's cache built on first use)."""
+    (``input_crop``; each dataset's cache built on first use)."""
     root, paths = all_paths(dataset, data_dir)
-    crop = crop_for(dataset, image_size, backbone)
+    crop = input_crop(dataset, image_size, backbone, face_template)
     cache = ImageCache.load_or_build(cache_dir, dataset, root, paths, crop)
     if extra_data == "celeba10k":
         extra = load_celeba(Path(data_dir) / CELEBA, min_images=1)

@@ -97,7 +97,8 @@ def main(args: argparse.Namespace) -> Path:
         raise UserError(f"{run.split_file} has no part {', '.join(missing)} (it has {', '.join(split)})")
     settings = get_settings()
     try:
-        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone, config.extra_data)
+        cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone, config.extra_data,
+                          face_template=config.face_template)
     except DatasetMissingError as error:
         raise UserError(str(error)) from error
     out = Path(args.out) if args.out else run.path / "pictures"
