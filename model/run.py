@@ -7,6 +7,7 @@
     RUN_DIR/checkpoints/       last.pt (resumable: model, optimiser, schedule, epoch), best.pt (model only)
     RUN_DIR/metrics.jsonl      one JSON line per epoch
     RUN_DIR/tensorboard/       the same scalars for TensorBoard
+    RUN_DIR/teacher.json       a distilled run's teacher and its SHA-256 (``model.teacher``)
     RUN_DIR/eval.json, eval.md written by ``doppelganger evaluate``
 """
 
@@ -43,6 +44,7 @@ class RunDir:
     metrics_file = property(lambda self: self.path / "metrics.jsonl")
     checkpoints = property(lambda self: self.path / "checkpoints")
     tensorboard = property(lambda self: self.path / "tensorboard")
+    teacher_file = property(lambda self: self.path / "teacher.json")
     eval_json = property(lambda self: self.path / "eval.json")
     eval_md = property(lambda self: self.path / "eval.md")
 

@@ -49,6 +49,10 @@ FACE_INPUTS = {
 }
 """The aligned input of each face backbone."""
 
+FACE_MODELS = {"face_reid_0095": "face-reidentification-retail-0095"}
+"""The pretrained model (``model.pretrained.MODELS``) each face backbone is built from: its files are its
+identity (a distilled run's teacher cache is keyed by their SHA-256)."""
+
 
 class OpenVinoFaceBackbone(nn.Module):
     """An Open Model Zoo face network: RGB in [0, 1] becomes the BGR 0-255 input it was trained on; out come its
@@ -63,7 +67,7 @@ class OpenVinoFaceBackbone(nn.Module):
 
 
 def face_reid_0095() -> tuple[nn.Module, int]:
-    return OpenVinoFaceBackbone("face-reidentification-retail-0095"), 256
+    return OpenVinoFaceBackbone(FACE_MODELS["face_reid_0095"]), 256
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
