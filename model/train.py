@@ -3,6 +3,8 @@
 One ``EmbeddingNet`` embeds every image of a batch in a single forward pass; the loss decides what it compares.
 For the contrastive loss this is the siamese network (its two branches share every weight, Bromley et al. 1993)
 fed balanced pairs; the triplet loss takes P x K batches and a miner; CosFace a P x K batch and class weights.
+With ``--teacher`` the network is a student: ``DistillationLoss`` adds its distance to the teacher's embeddings
+of the batch's images (computed once before training, ``model.teacher``) to the weighted metric loss.
 
 The same command trains on a GPU (``--device``, mixed precision unless ``--no-amp``) and, launched with
 ``torchrun --nproc-per-node N``, in N processes with DistributedDataParallel (``model.distributed``): every rank
@@ -33,21 +35,24 @@ from tqdm import tqdm
 from model.config import COLLAPSE_SPREAD, TRAIN_FLAGS, TrainConfig, add_train_arguments
 from model.data.image_set import ImageSet
 from model.data.splits import save_split
-from model.data.tasks import dataset_cache, is_closed_set, make_parts
+from model.data.tasks import dataset_cache, is_closed_set, make_parts, run_crop
 from model.distributed import ProcessGroup, backend_for, select_device
 from model.evaluation import knn_predict, retrieval_metrics
 from model.inference import embed_images
 from model import miners
-from model.losses import ContrastiveLoss, CosFaceLoss, TripletMarginLoss
+from model.losses import ContrastiveLoss, CosFaceLoss, DistillationLoss, TripletMarginLoss
 from model.losses.contrastive_loss import pair_distance
 from model.networks import EmbeddingNet
 from model.run import RunDir, atomic_torch_save
 from model.samplers import BalancedPairSampler, DistributedBatchSampler, PKSampler
 from model.settings import get_settings
+from model.teacher import Teacher, resolve_teacher, teacher_embeddings, with_teacher_template
 from model.transforms import augmentation_for, to_float_batch
 
 VAL_GALLERY_PER_CLASS = 50
 """Validation 1-NN searches at most this many training images per class (enough to rank epochs, and cheap)."""
+DISTILL_TERMS = ("distill_embedding", "distill_relation", "metric_loss")
+"""The terms of a distilled run's loss that each epoch records, unweighted (``DistillationLoss.last_terms``)."""
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -70,12 +75,25 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, RunDir]:
         values.update(tomllib.loads(text) if args.config.endswith(".toml") else json.loads(text))
     values.update({k: getattr(args, k) for k in TRAIN_FLAGS if hasattr(args, k)})
     config = TrainConfig.from_dict(values)
+    if config.teacher is not None:  # the student sees its teacher's crop
+        config = with_teacher_template(config, resolve_teacher(config.teacher))
     run = RunDir(args.out or get_settings().runs_dir / config.default_run_name())
     return config, run
 
 
-def build_loss(config: TrainConfig, num_classes: int) -> torch.nn.Module:
-    """The loss module of ``config.loss`` (CosFace owns class weights, which the optimiser must also train)."""
+def build_loss(config: TrainConfig, num_classes: int, teacher_dim: int | None = None) -> torch.nn.Module:
+    """The loss module of ``config.loss`` (CosFace owns class weights, which the optimiser must also train); for a
+    distilled run, the ``DistillationLoss`` that weighs it with the distillation terms (its projection to the
+    teacher's ``teacher_dim``, when the student's differs, is trained too)."""
+    if config.teacher is not None:
+        metric = build_metric_loss(config, num_classes) if config.uses_metric_loss else None
+        return DistillationLoss(config.distill_embedding, config.distill_relation, config.distill_distance, config.dim,
+                                teacher_dim or config.dim, metric, config.metric_weight)
+    return build_metric_loss(config, num_classes)
+
+
+def build_metric_loss(config: TrainConfig, num_classes: int) -> torch.nn.Module:
+    """The metric loss module of ``config.loss``."""
     if config.loss == "contrastive":
         return ContrastiveLoss(margin=config.loss_margin, pos_margin=config.pos_margin,
                                power=2.0 if config.hinge == "squared" else 1.0, reducer=config.reducer)
@@ -124,12 +142,20 @@ def build_sampler(
 def gathers_batch(config: TrainConfig) -> bool:
     """Whether the loss sees every rank's embeddings: the triplet miners (more classes, positives and negatives
     to mine) and the all-pairs contrastive loss do; CosFace and drawn pairs are sums over single images or pairs,
-    which DistributedDataParallel's gradient averaging already makes global."""
-    return config.loss == "triplet" or (config.loss == "contrastive" and config.pairs != "drawn")
+    which DistributedDataParallel's gradient averaging already makes global, and so are the distillation terms."""
+    return config.uses_metric_loss and (config.loss == "triplet" or (config.loss == "contrastive" and config.pairs != "drawn"))
 
 
-def batch_loss(config: TrainConfig, loss_fn: torch.nn.Module, miner, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The loss of one batch. For drawn pairs, rows ``i`` and ``i + n`` of the batch are the pairs."""
+def batch_loss(
+    config: TrainConfig, loss_fn: torch.nn.Module, miner, embeddings: torch.Tensor, labels: torch.Tensor,
+    distilled: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The loss of one batch. For drawn pairs, rows ``i`` and ``i + n`` of the batch are the pairs. A distilled
+    run's ``loss_fn`` is a ``DistillationLoss`` and ``distilled`` its terms: the weighted metric loss is added."""
+    if distilled is not None:
+        if loss_fn.metric is None:
+            return distilled
+        return loss_fn.add_metric(distilled, batch_loss(config, loss_fn.metric, miner, embeddings, labels))
     if config.loss == "contrastive":
         if config.pairs != "drawn":
             return loss_fn.all_pairs(embeddings, labels)
@@ -216,21 +242,25 @@ def train_step(
     images: torch.Tensor,
     labels: torch.Tensor,
     runtime: Runtime | None = None,
+    targets: torch.Tensor | None = None,
 ) -> dict[str, Any]:
-    """One optimiser step on one batch (uint8 images (N, H, W, 3) and their labels, on the CPU).
+    """One optimiser step on one batch (uint8 images (N, H, W, 3) and their labels, on the CPU; for a distilled
+    run, ``targets``: the teacher's embeddings of those images).
 
     In a distributed run ``net`` is the DistributedDataParallel module, ``images`` this rank's batch, and the loss
-    covers the gathered global batch where ``gathers_batch(config)``. Returns the loss, the active fraction, and
-    the global batch's detached embeddings and labels for the diagnostics."""
+    covers the gathered global batch where ``gathers_batch(config)`` (the distillation terms: this rank's images).
+    Returns the loss, the active fraction, each distillation term, and the global batch's detached embeddings and
+    labels for the diagnostics."""
     runtime = runtime or Runtime()
     group = runtime.group
     labels = labels.to(runtime.device, non_blocking=True)
     with runtime.autocast():
         embeddings = net(augment(to_float_batch(images.to(runtime.device, non_blocking=True))))
     embeddings = embeddings.float()
+    distilled = None if targets is None else loss_fn(embeddings, targets.to(runtime.device, non_blocking=True))
     if group.distributed and gathers_batch(config):
         embeddings, labels = group.gather(embeddings), group.gather(labels)
-    loss = batch_loss(config, loss_fn, miner, embeddings, labels)
+    loss = batch_loss(config, loss_fn, miner, embeddings, labels, distilled)
     optimizer.zero_grad(set_to_none=True)
     if runtime.scaler is not None:
         runtime.scaler.scale(loss).backward()
@@ -243,12 +273,13 @@ def train_step(
         optimizer.step()
     if scheduler is not None:
         scheduler.step()
-    logged = torch.tensor([loss.item(), float(loss_fn.last_active_fraction)], device=runtime.device)
-    loss_value, active = group.mean(logged).tolist()
+    terms = getattr(loss_fn, "last_terms", {})
+    logged = torch.tensor([loss.item(), float(loss_fn.last_active_fraction), *terms.values()], device=runtime.device)
+    loss_value, active, *term_values = group.mean(logged).tolist()
     embeddings = embeddings.detach()
     if group.distributed and not gathers_batch(config):
         embeddings, labels = group.gather(embeddings), group.gather(labels)
-    return {"loss": loss_value, "active_fraction": active, "embeddings": embeddings, "labels": labels}
+    return {"loss": loss_value, "active_fraction": active, **dict(zip(terms, term_values)), "embeddings": embeddings, "labels": labels}
 
 
 def train_epoch(
@@ -265,10 +296,12 @@ def train_epoch(
     epoch: int,
     bar: tqdm | None = None,
     runtime: Runtime | None = None,
+    targets: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """One pass over this epoch's batches. Returns the mean loss and the diagnostics that reveal a collapse:
     positive and negative distances, the fraction of pairs or triplets still active, the embedding's spread
-    (all over the global batch in a distributed run), and the images per second of every rank together."""
+    (all over the global batch in a distributed run), and the images per second of every rank together; for a
+    distilled run (``targets``: the teacher's embeddings of ``images``), the mean of each distillation term."""
     runtime = runtime or Runtime()
     net.train()
     augment.train()
@@ -278,12 +311,14 @@ def train_epoch(
     start = time.perf_counter()
     for rows in sampler.batches(epoch):
         rows = torch.from_numpy(rows)
-        step = train_step(config, net, augment, loss_fn, miner, optimizer, scheduler, images[rows], labels[rows], runtime)
+        step = train_step(config, net, augment, loss_fn, miner, optimizer, scheduler, images[rows], labels[rows], runtime,
+                          None if targets is None else targets[rows])
         with torch.no_grad():
             pos, neg, spread = batch_diagnostics(step["embeddings"], step["labels"])
         for key, value in (("loss", step["loss"]), ("pos_dist", pos), ("neg_dist", neg),
-                           ("active_fraction", step["active_fraction"]), ("spread", spread)):
-            totals[key] += value
+                           ("active_fraction", step["active_fraction"]), ("spread", spread),
+                           *((term, step[term]) for term in DISTILL_TERMS if term in step)):
+            totals[key] = totals.get(key, 0.0) + value
         n_batches += 1
         n_images += len(step["labels"])
         if bar is not None:
@@ -310,10 +345,14 @@ def evaluate(
     val_labels: np.ndarray,
     gallery_images: np.ndarray | None = None,
     gallery_labels: np.ndarray | None = None,
+    val_targets: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Validation metrics: retrieval within the validation images and, for closed sets, 1-NN against a gallery."""
+    """Validation metrics: retrieval within the validation images and, for closed sets, 1-NN against a gallery;
+    for a student as wide as its teacher (``val_targets``: the teacher's embeddings), their mean cosine."""
     val = embed_images(net, val_images)
     out = {f"val_{k}": v for k, v in retrieval_metrics(val, val_labels).items()}
+    if val_targets is not None and val_targets.shape == val.shape:
+        out["val_teacher_cos"] = float(np.mean(np.sum(val * val_targets, axis=1)))
     if gallery_images is not None:
         gallery = embed_images(net, gallery_images)
         predicted = knn_predict(gallery, gallery_labels, val, k=1)
@@ -337,8 +376,9 @@ def fit(args: argparse.Namespace, group: ProcessGroup = ProcessGroup()) -> RunDi
     torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
     runtime = Runtime.create(config, group)
-    data = load_training_data(config, read_or_make_split(args, config, run, group), group)
-    setup = build_training_setup(config, data.train, runtime, group)
+    teacher = resolve_teacher(config.teacher) if config.teacher is not None else None
+    data = load_training_data(config, read_or_make_split(args, config, run, group, teacher), group, teacher)
+    setup = build_training_setup(config, data.train, runtime, group, teacher.dim if teacher is not None else None)
     start_epoch, best, resuming = resume_from_last_checkpoint(args, config, run, setup, runtime, group)
     if resuming and start_epoch >= config.epochs:
         return run
@@ -372,6 +412,9 @@ class TrainingData:
     gallery_labels: np.ndarray | None
     select: str
     """The validation metric that picks the best checkpoint."""
+    train_targets: torch.Tensor | None = None
+    val_targets: np.ndarray | None = None
+    """A distilled run's teacher embeddings of the training and the validation images (row for row)."""
 
 
 @dataclass
@@ -391,10 +434,14 @@ class TrainingSetup:
     scheduler: torch.optim.lr_scheduler.LambdaLR
 
 
-def read_or_make_split(args: argparse.Namespace, config: TrainConfig, run: RunDir, group: ProcessGroup) -> dict[str, ImageSet]:
+def read_or_make_split(
+    args: argparse.Namespace, config: TrainConfig, run: RunDir, group: ProcessGroup, teacher: Teacher | None = None,
+) -> dict[str, ImageSet]:
     """The run's parts (train, val, test): read from the run when resuming; for a new run made from the dataset
-    and written, with the config, by rank 0 (an existing run without ``--resume`` is an error)."""
+    and written, with the config (and a distilled run's teacher identity), by rank 0 (an existing run without
+    ``--resume`` is an error; so is resuming a distilled run whose teacher has changed)."""
     if args.resume:
+        check_same_teacher(run, teacher)
         return run.split(root=None)
     if run.exists():
         raise ValueError(f"{run.path} already holds a run: pass --resume to continue it, or choose another --out")
@@ -404,18 +451,38 @@ def read_or_make_split(args: argparse.Namespace, config: TrainConfig, run: RunDi
     if group.is_main:
         run.write_config(config)
         save_split(run.split_file, config.dataset, parts)
+        if teacher is not None:
+            run.teacher_file.write_text(json.dumps({"teacher": teacher.spec, "sha256": teacher.sha256}, indent=2) + "\n")
     return parts
 
 
-def load_training_data(config: TrainConfig, parts: dict[str, ImageSet], group: ProcessGroup) -> TrainingData:
-    """The training and validation images from the decoded-image cache. The first run at a size decodes the
-    images into the cache: rank 0 first, then the first rank of every other machine (in case its disk is not
-    rank 0's), then every rank reads it."""
+def check_same_teacher(run: RunDir, teacher: Teacher | None) -> None:
+    """A distilled run resumes with the teacher it started with (the SHA-256 ``teacher.json`` recorded)."""
+    if teacher is None or not run.teacher_file.exists():
+        return
+    recorded = json.loads(run.teacher_file.read_text())
+    if recorded["sha256"] != teacher.sha256:
+        raise ValueError(f"{run.path} was distilled from {recorded['teacher']} (SHA-256 {recorded['sha256'][:12]}), but "
+                         f"--teacher {teacher.spec} is now {teacher.sha256[:12]}: start a new run")
+
+
+def load_training_data(
+    config: TrainConfig, parts: dict[str, ImageSet], group: ProcessGroup, teacher: Teacher | None = None,
+) -> TrainingData:
+    """The training and validation images from the decoded-image cache, and a distilled run's teacher embeddings
+    of them from the teacher cache (``model.teacher``). The first run at a size decodes the images into the cache
+    (and the teacher embeds what its cache lacks): rank 0 first, then the first rank of every other machine (in
+    case its disk is not rank 0's), then every rank reads them."""
     settings = get_settings()
     train, val = parts["train"], parts["val"]
+    targets = None
     for builders in (group.is_main, group.local_rank == 0 and not group.is_main, True):
         if builders:
-            cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone, config.extra_data)
+            cache = dataset_cache(config.dataset, settings.data_dir, settings.cache_dir, config.image_size, config.backbone,
+                                  config.extra_data, face_template=config.face_template)
+            if teacher is not None:
+                targets = teacher_embeddings(teacher, lambda: teacher.images(settings.data_dir, settings.cache_dir, config.extra_data),
+                                             train.paths + val.paths, settings.cache_dir)
         group.barrier()
     train_images = torch.from_numpy(cache.take(train.paths))
     closed = is_closed_set(config.dataset, config.protocol)
@@ -426,15 +493,19 @@ def load_training_data(config: TrainConfig, parts: dict[str, ImageSet], group: P
         gallery_images=train_images[gallery].numpy() if closed else None,
         gallery_labels=train.labels[gallery] if closed else None,
         select="val_knn1_acc" if closed else "val_map_at_r",
+        train_targets=None if targets is None else torch.from_numpy(targets[: len(train)]),
+        val_targets=None if targets is None else targets[len(train) :],
     )
 
 
-def build_training_setup(config: TrainConfig, train: ImageSet, runtime: Runtime, group: ProcessGroup) -> TrainingSetup:
+def build_training_setup(
+    config: TrainConfig, train: ImageSet, runtime: Runtime, group: ProcessGroup, teacher_dim: int | None = None,
+) -> TrainingSetup:
     """The network, augmentation, loss, miners, sampler, optimiser and schedule of ``config``, on the run's
     device (in this order: the random initial weights depend on it)."""
     net = EmbeddingNet.from_config(config).to(runtime.device)
     augment = augmentation_for(config.dataset).to(runtime.device)
-    loss_fn = build_loss(config, train.num_classes).to(runtime.device)
+    loss_fn = build_loss(config, train.num_classes, teacher_dim).to(runtime.device)
     miner = build_miner(config)
     warmup_miner = build_miner(replace(config, miner="semi-hard")) if config.miner_warmup else None
     sampler = build_sampler(config, train.labels, group)
@@ -492,6 +563,10 @@ def print_run_header(config: TrainConfig, run: RunDir, data: TrainingData, setup
     """What is trained where: the run, its data, the device and threads, the miner warm-up, the distributed batch."""
     print(f"training {config.default_run_name()} in {run.path}")
     print(f"  train {describe(data.train)}; val {describe(data.val)}; {runtime.describe()}; {torch.get_num_threads()} threads")
+    if config.teacher is not None:
+        metric = f"{config.loss} x {config.metric_weight:g}" if config.uses_metric_loss else "off"
+        print(f"  distilling {config.teacher}: embedding ({config.distill_distance}) x {config.distill_embedding:g}, "
+              f"relation x {config.distill_relation:g}, metric loss {metric}; input {run_crop(config).tag}")
     if config.miner_warmup:
         print(f"  semi-hard triplets for the first {config.miner_warmup} epoch(s), then {config.miner}")
     if group.distributed:
@@ -511,12 +586,13 @@ def train_epochs(
         stats = train_epoch(
             config, model, setup.augment, setup.loss_fn, setup.warmup_miner if epoch < (config.miner_warmup or 0) else setup.miner,
             setup.optimizer, setup.scheduler, data.train_images, data.train_labels, setup.sampler, epoch, bar, runtime,
+            data.train_targets,
         )
         rng_states = group.all_objects(rng_state(runtime))
         if not group.is_main:
             group.barrier()  # rank 0 validates and saves
             continue
-        stats.update(evaluate(setup.net, data.val_images, data.val.labels, data.gallery_images, data.gallery_labels))
+        stats.update(evaluate(setup.net, data.val_images, data.val.labels, data.gallery_images, data.gallery_labels, data.val_targets))
         record = {"epoch": epoch + 1, "lr": setup.scheduler.get_last_lr()[0], **stats}
         write_epoch_metrics(run, writer, record)
         improved = record[data.select] > best
@@ -563,8 +639,9 @@ def report_epoch(config: TrainConfig, bar: tqdm, record: dict[str, float], selec
     """One line per epoch under the progress bar, and a warning with advice when the embedding has collapsed."""
     bar.write(
         f"epoch {record['epoch']}/{config.epochs}  loss {record['loss']:.4f}  d+ {record['pos_dist']:.3f}  "
-        f"d- {record['neg_dist']:.3f}  active {record['active_fraction']:.2f}  {select} {record[select]:.4f}"
-        + ("  *" if improved else "")
+        f"d- {record['neg_dist']:.3f}  active {record['active_fraction']:.2f}  "
+        + "".join(f"{term} {record[term]:.4f}  " for term in (*DISTILL_TERMS, "val_teacher_cos") if term in record)
+        + f"{select} {record[select]:.4f}" + ("  *" if improved else "")
     )
     if record["spread"] < COLLAPSE_SPREAD:
         bar.write(
