@@ -12,8 +12,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from model.faces.detectors.names import DEFAULT_DETECTOR, check_detector
 
 
 def _shared_or(shared: str, local: str) -> Path:
@@ -42,6 +44,15 @@ class Settings(BaseSettings):
     summaries_dir: Path = Path("docs/results/runs")
     """Committed run summaries (``model.run_summary``: one small JSON file per evaluated run, no weights), which the
     accuracy dashboard shows when the run directory is not there; ``doppelganger runs export`` writes here."""
+    detector: str = DEFAULT_DETECTOR
+    """The face detector of photos (uploads, whole-photo galleries), one of ``DETECTORS`` (``yunet``, ``openvino``,
+    ``mtcnn``: ``model.faces.detectors``). LFW's face frames are aligned with MTCNN whatever it says
+    (``model.faces.crop``)."""
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, name: str) -> str:
+        return check_detector(name)
 
     @property
     def lfw_dir(self) -> Path:

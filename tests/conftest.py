@@ -143,6 +143,29 @@ def weights_dir() -> Path:
     return weights
 
 
+@pytest.fixture(scope="session")
+def real_detector():
+    """``real_detector(name, **options)``: the face detector ``name`` of ``model.faces.detectors`` with its network
+    built (one per name and options for the session); the test skips when its pretrained weights are not on disk."""
+    from model.faces.detectors import build_detector
+    from model.pretrained import WeightsUnavailableError
+
+    built = {}
+
+    def make(name: str, **options):
+        key = (name, tuple(sorted(options.items())))
+        if key not in built:
+            detector = build_detector(name, **options)
+            try:
+                detector.network
+            except WeightsUnavailableError as error:
+                pytest.skip(f"the {name} detector's weights are missing: {error}")
+            built[key] = detector
+        return built[key]
+
+    return make
+
+
 RUN_PEOPLE = ["Ada_Lovelace", "Alan_Turing", "Grace_Hopper", "Kurt_Goedel"]
 UNSEEN_PEOPLE = ["Emmy_Noether", "John_Neumann", "Lise_Meitner", "Niels_Bohr", "Paul_Dirac", "Rosalind_Franklin", "Marie_Curie", "Max_Born"]
 FOLDS, PER_FOLD = 10, 15
