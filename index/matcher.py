@@ -25,8 +25,10 @@ import numpy as np
 from index.calibration import Calibration
 from index.storage import GalleryIndex
 from model.faces.crop import AlignedCrop, FrameCrop, crop_for
-from model.faces.photo_decode import MAX_BYTES, MAX_PIXELS, load_image
-from model.faces.detector import Face, FaceDetector, NoFaceError, select_face
+from model.faces.detectors import build_detector
+from model.faces.detectors.base import Detector
+from model.faces.photo_decode import MAX_BYTES, MAX_PIXELS
+from model.faces.photo_input import photo_input
 from model.hashing import file_sha256
 from model.inference import Embedder
 from model.run import RunDir
@@ -44,7 +46,7 @@ class Matcher:
     """Searches one loaded index with the model that built it."""
 
     def __init__(
-        self, index: GalleryIndex, embedder: Embedder, detector: FaceDetector, crop: FrameCrop | AlignedCrop | None = None,
+        self, index: GalleryIndex, embedder: Embedder, detector: Detector, crop: FrameCrop | AlignedCrop | None = None,
         max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
     ) -> None:
         """``crop`` makes the model's input from a detected face (``model.faces.crop``; by default the LFW-frame
@@ -68,12 +70,17 @@ class Matcher:
 
     @classmethod
     def load(
-        cls, index_dir: Path, run_dir: Path | None = None, detector: FaceDetector | None = None, threads: int = 0,
+        cls, index_dir: Path, run_dir: Path | None = None, detector: Detector | str | None = None, threads: int = 0,
         **limits: int,
     ) -> "Matcher":
         """The index in ``index_dir`` with its model: the run the manifest names, or ``run_dir``, which must hold
-        the very checkpoint that built the index (``ModelMismatchError`` otherwise). ``threads``: the embedder's
-        threads (0: every core)."""
+        the very checkpoint that built the index (``ModelMismatchError`` otherwise). ``detector``: a detector, or
+        the name of one (``model.faces.detectors.DETECTORS``; default: the ``detector`` setting's). ``threads``: the
+        embedder's and a named detector's threads (0: every core)."""
+        if detector is None or isinstance(detector, str):
+            from model.settings import get_settings
+
+            detector = build_detector(detector or get_settings().detector, threads=threads)
         index = GalleryIndex.load(index_dir)
         try:
             run = RunDir(run_dir or index.manifest.model_run)
@@ -82,7 +89,7 @@ class Matcher:
                 raise FileNotFoundError(f"{checkpoint} does not exist: the index needs the model that built it")
             index.require_model(file_sha256(checkpoint))
             crop = crop_for("lfw", run.config().image_size, run.config().backbone)
-            return cls(index, Embedder.from_run(run.path, threads=threads), detector or FaceDetector(), crop, **limits)
+            return cls(index, Embedder.from_run(run.path, threads=threads), detector, crop, **limits)
         except BaseException:
             index.close()
             raise
@@ -90,12 +97,11 @@ class Matcher:
     def rank_of(self, photo: bytes | str | Path, person: str, face: int | None = None, aligned: bool = False) -> list[int]:
         """Where ``person``'s gallery images rank (1 = the best match) for one face of ``photo``, searching the
         whole gallery: how far a person is from being found first. Empty when the gallery does not hold them."""
-        image = load_image(photo, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
-        if aligned:
-            pixels = self.crop(image, detect=False)
-        else:
-            pixels = self.crop.from_face(image, select_face(self.detector.detect(image), face))
-        embedding = self.embedder.embed(pixels[None])
+        found = photo_input(
+            photo, self.detector, self.crop, face=face, every_face=False, detect=not aligned, max_bytes=self.max_bytes,
+            max_pixels=self.max_pixels,
+        )
+        embedding = self.embedder.embed(found.inputs)
         ranked = self.index.search(embedding, len(self.index))[0]
         return [rank for rank, m in enumerate(ranked, 1) if m.person == person]
 
@@ -123,25 +129,12 @@ class Matcher:
         if deadline is not None and time.monotonic() > deadline:
             raise MatchTimeoutError("the match waited past its time limit before it could start")
 
-        image = load_image(photo, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
-        lap("decode")
-        if aligned:
-            width, height = image.size
-            faces = [Face((0.0, 0.0, float(width), float(height)), 1.0, np.zeros((5, 2)))]
-        else:
-            faces = self.detector.detect(image)
-            if not faces:
-                raise NoFaceError()
-        query = 0 if face is None else face
-        if not 0 <= query < len(faces):
-            raise ValueError(f"face {query} does not exist: the photo has {len(faces)} face(s), numbered 0 to {len(faces) - 1} by size")
-        lap("detect")
-        if aligned:
-            inputs = self.crop(image, detect=False)[None]
-        else:
-            inputs = np.stack([self.crop.from_face(image, f) for f in faces])
-        lap("crop")
-        embeddings = self.embedder.embed(inputs)
+        found = photo_input(
+            photo, self.detector, self.crop, face=face, detect=not aligned, max_bytes=self.max_bytes,
+            max_pixels=self.max_pixels, on_stage=lap,
+        )
+        faces, query = found.faces, found.query
+        embeddings = self.embedder.embed(found.inputs)
         lap("embed")
         results = self.index.search(embeddings, k)
         lap("search")
