@@ -13,6 +13,7 @@ import sys
 from index import cli as index_cli
 from model import cli as model_cli
 from model.commands import UserError, module_handler
+from model.faces.detectors.names import DETECTORS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--index", default=None, help="index folder (default: $DOPPELGANGER_INDEX_DIR, indexes/lfw)")
     serve.add_argument("--host", default=None, help="address to listen on (default: $DOPPELGANGER_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default: $DOPPELGANGER_PORT, 8000)")
+    serve.add_argument("--detector", choices=DETECTORS, default=None,
+                       help="the face detector of uploads (default: $DOPPELGANGER_DETECTOR, else mtcnn)")
     serve.set_defaults(func=module_handler("app.serve"))
     return parser
 

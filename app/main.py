@@ -32,7 +32,7 @@ def create_app(settings: AppSettings | None = None, match_service: MatchService 
     settings = settings or get_app_settings()
     service = match_service or MatchService(
         settings.index_dir, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels,
-        watch_seconds=settings.index_watch_seconds, threads=settings.match_threads,
+        watch_seconds=settings.index_watch_seconds, threads=settings.match_threads, detector=settings.detector,
     )
 
     @asynccontextmanager

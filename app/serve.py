@@ -13,10 +13,13 @@ def main(args: argparse.Namespace) -> None:
 
     if args.index:
         os.environ["DOPPELGANGER_INDEX_DIR"] = args.index
+    if getattr(args, "detector", None):
+        os.environ["DOPPELGANGER_DETECTOR"] = args.detector
     get_app_settings.cache_clear()
     settings = get_app_settings()
     host, port = args.host or settings.host, args.port or settings.port
-    if settings.match_threads > 0:  # MTCNN runs in PyTorch's pool (the search is single-threaded: Matcher)
+    if settings.match_threads > 0:  # MTCNN runs in PyTorch's pool (the search is single-threaded: Matcher); YuNet
+        # and the SSD get match_threads from the matching service
         import torch
 
         torch.set_num_threads(settings.match_threads)

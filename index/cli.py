@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Callable
 
 from model.commands import module_handler
+from model.faces.detectors.names import DETECTORS
+
+
+def _add_detector_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--detector", choices=DETECTORS, default=None,
+        help=f"the face detector of {what} (default: $DOPPELGANGER_DETECTOR, else mtcnn)",
+    )
+
+
+def _with_detector_setting(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``handler`` run with ``--detector``, when given, as the ``detector`` setting (``DOPPELGANGER_DETECTOR``):
+    whatever the command builds reads it from there."""
+
+    def run(args: argparse.Namespace) -> int:
+        if getattr(args, "detector", None):
+            from model.settings import get_settings
+
+            os.environ["DOPPELGANGER_DETECTOR"] = args.detector
+            get_settings.cache_clear()
+        return handler(args)
+
+    return run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--full", action="store_true", help="embed every image again, even unchanged ones")
     build.add_argument("--workers", type=int, default=0, help="decoding processes (0: one per core)")
-    build.set_defaults(func=module_handler("index.build"))
+    _add_detector_flag(build, "whole photos (--kind photos)")
+    build.set_defaults(func=_with_detector_setting(module_handler("index.build")))
 
     info = actions.add_parser("info", help="print an index's manifest", description="Print the manifest of the live index version.")
     info.add_argument("--index", default=None, help="index folder (default: $DOPPELGANGER_INDEX_DIR)")
@@ -58,6 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     match.add_argument("-k", type=int, default=5, help="matches per face (default: 5)")
     match.add_argument("--face", type=int, default=None, help="which face is the query, 0 = the largest (default)")
     match.add_argument("--aligned", action="store_true", help="the photo already is an LFW-style face frame: skip detection")
+    _add_detector_flag(match, "the photo")
     match.add_argument("--json", action="store_true", help="print the JSON the REST endpoint returns")
     match.add_argument("--rank-of", metavar="PERSON", default=None,
                        help="also print where PERSON's gallery images rank for the query face, over the whole gallery")

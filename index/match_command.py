@@ -27,7 +27,10 @@ def format_result(result: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
-    matcher = Matcher.load(Path(args.index) if args.index else get_settings().index_dir, Path(args.run) if args.run else None)
+    matcher = Matcher.load(
+        Path(args.index) if args.index else get_settings().index_dir, Path(args.run) if args.run else None,
+        detector=getattr(args, "detector", None),
+    )
     result = matcher.match(Path(args.photo), k=args.k, face=args.face, aligned=args.aligned)
     print(json.dumps(result, indent=2) if args.json else format_result(result))
     if args.rank_of:

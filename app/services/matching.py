@@ -20,7 +20,8 @@ from typing import Any
 
 from index.matcher import Matcher, MatchTimeoutError  # noqa: F401  (the routes catch it from here)
 from index.storage import IndexDir, IndexMissingError
-from model.faces.detector import FaceDetector
+from model.faces.detectors import build_detector
+from model.faces.detectors.base import Detector
 
 
 class IndexNotReadyError(RuntimeError):
@@ -28,11 +29,14 @@ class IndexNotReadyError(RuntimeError):
 
 
 class MatchService:
-    """Holds the current ``Matcher``; ``matcher`` raises ``IndexNotReadyError`` until one is loaded."""
+    """Holds the current ``Matcher``; ``matcher`` raises ``IndexNotReadyError`` until one is loaded.
+
+    ``detector`` names the face detector of uploads (``model.faces.detectors.DETECTORS``; default: the ``detector``
+    setting's), built once with ``threads`` and kept across reloads."""
 
     def __init__(
         self, index_dir: Path, run_dir: Path | None = None, max_bytes: int | None = None, max_pixels: int | None = None,
-        watch_seconds: float = 0.0, threads: int = 0,
+        watch_seconds: float = 0.0, threads: int = 0, detector: str | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.run_dir = run_dir
@@ -43,14 +47,17 @@ class MatchService:
         self._following = threading.Lock()
         self._failed_version: str | None = None
         self._matcher: Matcher | None = None
-        self._detector: FaceDetector | None = None
+        self.detector_name = detector
+        self._detector: Detector | None = None
         self._load_error: str | None = None
         self._lock = threading.Lock()
 
     @property
-    def detector(self) -> FaceDetector:
+    def detector(self) -> Detector:
         if self._detector is None:
-            self._detector = FaceDetector()
+            from model.settings import get_settings
+
+            self._detector = build_detector(self.detector_name or get_settings().detector, threads=self.threads)
         return self._detector
 
     def load(self) -> None:

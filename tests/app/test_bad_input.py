@@ -1,6 +1,7 @@
 """A corpus of hostile and broken uploads sent to POST /match: every answer is a 2xx, or a 4xx whose message says
 what was wrong; never a 5xx; and the server stays healthy after all of them. Run with the stub detector (fast) and
-with the real MTCNN (whose pyramid must survive 1-pixel and odd images too)."""
+with each real detector (MTCNN's pyramid, YuNet's padding and the SSD's resize must survive 1-pixel and odd images
+too)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from PIL import Image
 from app.main import create_app
 from app.services.matching import MatchService
 from index.matcher import Matcher
+from model.faces.detectors import DETECTORS
 
 
 def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -126,14 +128,19 @@ def test_refusals_say_what_was_wrong(client: TestClient) -> None:
     assert "truncated or corrupt" in client.post("/match", files={"file": files["truncated-jpeg"]}).json()["detail"]
 
 
-def test_the_real_detector_survives_the_corpus_and_the_server_stays_healthy(app_settings, app_index: Path) -> None:
-    from model.faces.detector import FaceDetector
-
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_each_real_detector_survives_the_corpus_and_the_server_stays_healthy(
+    app_settings, app_index: Path, real_detector, detector: str,
+) -> None:
     service = MatchService(app_index)
-    service.use(Matcher.load(app_index, detector=FaceDetector(), max_bytes=app_settings.max_upload_bytes,
+    service.use(Matcher.load(app_index, detector=real_detector(detector), max_bytes=app_settings.max_upload_bytes,
                              max_pixels=app_settings.max_upload_pixels))
     with TestClient(create_app(app_settings, match_service=service)) as client:
         for name, upload in corpus().items():
             _check(client, name, upload)
         health = client.get("/health")
         assert health.status_code == 200 and health.json()["status"] == "ok"
+        # A photo without a face: each detector finds none, and the answer says so.
+        blank = ("wall.jpg", _encode(Image.new("RGB", (640, 480), (200, 190, 180)), "JPEG"), "image/jpeg")
+        response = client.post("/match", files={"file": blank})
+        assert response.status_code == 422 and "no face found in the photo" in response.json()["detail"]

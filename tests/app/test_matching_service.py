@@ -72,3 +72,37 @@ def test_a_damaged_new_version_leaves_the_old_one_serving(app_index: Path, tmp_p
     assert not _wait_for(service, new, seconds=1.0)
     assert service._failed_version == new  # the new version was tried, and refused
     assert service.matcher.index.version == old and service.health()["status"] == "ok"
+
+
+def test_the_detector_setting_chooses_the_detector_of_uploads(app_index: Path, monkeypatch) -> None:
+    import pytest
+
+    from app.main import create_app
+    from app.settings import AppSettings
+    from model.faces.detectors.mtcnn import MtcnnDetector
+    from model.faces.detectors.openvino_ssd import OpenVinoSsdDetector
+    from model.faces.detectors.yunet import YuNetDetector
+    from model.settings import get_settings
+
+    try:
+        monkeypatch.setenv("DOPPELGANGER_DETECTOR", "yunet")
+        get_settings.cache_clear()
+        assert type(MatchService(app_index, threads=1).detector) is YuNetDetector
+        matcher = Matcher.load(app_index)
+        assert type(matcher.detector) is YuNetDetector
+        matcher.index.close()
+        settings = AppSettings(index_dir=app_index)
+        assert settings.detector == "yunet"
+        app = create_app(settings, load=False)
+        detector = app.state.match_service.detector
+        assert type(detector) is YuNetDetector and detector.threads == settings.match_threads
+        assert type(create_app(AppSettings(index_dir=app_index, detector="openvino"), load=False)
+                    .state.match_service.detector) is OpenVinoSsdDetector
+        monkeypatch.setenv("DOPPELGANGER_DETECTOR", "dlib")
+        with pytest.raises(ValueError, match="unknown face detector 'dlib': choose one of yunet, openvino, mtcnn"):
+            AppSettings(index_dir=app_index)
+        monkeypatch.delenv("DOPPELGANGER_DETECTOR")
+        get_settings.cache_clear()
+        assert type(MatchService(app_index).detector) is MtcnnDetector  # the default, for now
+    finally:
+        get_settings.cache_clear()

@@ -110,3 +110,36 @@ def test_rank_of_finds_where_a_person_ranks_over_the_whole_gallery(built, matche
     assert matcher.rank_of(path.read_bytes(), "Nobody_In_The_Gallery", aligned=True) == []
     assert cli_main(["match", str(path), "--index", str(out), "--aligned", "--rank-of", person]) == 0
     assert f"{person}: ranks 1, " in capsys.readouterr().out
+
+
+def test_the_detector_flag_names_the_detector_of_match_and_index_build(built, monkeypatch, capsys) -> None:
+    import index.build
+    import index.match_command
+    from model.settings import get_settings
+
+    images, _, out = built
+    chosen = {}
+    load = Matcher.load
+
+    def spy(*args, **kwargs):
+        chosen["match"] = kwargs.get("detector")
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(index.match_command.Matcher, "load", spy)
+    photo = str(images.root / images.paths[0])
+    assert cli_main(["match", photo, "--index", str(out), "--aligned", "--detector", "yunet", "--json"]) == 0
+    assert chosen["match"] == "yunet"
+    assert cli_main(["match", photo, "--index", str(out), "--aligned", "--json"]) == 0
+    assert chosen["match"] is None  # the setting's
+    capsys.readouterr()
+
+    monkeypatch.delenv("DOPPELGANGER_DETECTOR", raising=False)  # restored after the test
+    monkeypatch.setattr(index.build, "main", lambda args: chosen.update(build=get_settings().detector))
+    try:
+        assert cli_main(["index", "build", "--detector", "openvino"]) == 0
+        assert chosen["build"] == "openvino"
+    finally:
+        get_settings.cache_clear()
+    with pytest.raises(SystemExit):
+        cli_main(["match", photo, "--detector", "dlib"])
+    assert "invalid choice: 'dlib'" in capsys.readouterr().err
