@@ -19,6 +19,7 @@ import logging
 import os
 import pickle
 import sqlite3
+import sys
 import time
 import zlib
 from collections import deque
@@ -33,7 +34,7 @@ from tqdm import tqdm
 
 from index.calibration import MIN_PAIRS, Calibration, calibrate_on_lfw, fit_search_threshold
 from index.gallery import GALLERY_KINDS, GalleryImage, content_hash, detect_kind, list_images
-from index.journal import Done, EmbeddingJournal, journal_path
+from index.journal import Done, EmbeddingJournal, checkpointed, journal_path
 from index.manifest import Manifest
 from index.metadata import FaceBox, ImageRecord, MetadataStore
 from index.preflight import check_calibration_data, check_images, check_mtcnn, check_output, check_photo_detector
@@ -682,10 +683,19 @@ def main(args: argparse.Namespace) -> BuildReport:
     settings = get_settings()
     folders = [Path(g) for g in args.gallery] if args.gallery else [image_dir(settings.lfw_dir)]
     galleries = [GallerySource(folder, args.kind, "" if i == 0 else f"{folder.name}/") for i, folder in enumerate(folders)]
-    report = build_index(
-        Path(args.run) if args.run else settings.model_run, galleries, Path(args.out) if args.out else settings.index_dir,
-        settings.lfw_dir, factory=args.factory, full=args.full, workers=args.workers, progress=True,
-    )
+    out = Path(args.out) if args.out else settings.index_dir
+    try:
+        report = build_index(
+            Path(args.run) if args.run else settings.model_run, galleries, out, settings.lfw_dir,
+            factory=args.factory, full=args.full, workers=args.workers, progress=True,
+        )
+    except KeyboardInterrupt:
+        print(f"\nstopped; {_kept_hint(out)}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception:
+        if checkpointed(out):
+            print(_kept_hint(out), file=sys.stderr)
+        raise
     if report.up_to_date:
         print(f"index {report.version} is up to date: {report.count} images, nothing to embed ({report.seconds:.1f} s)")
         return report
@@ -700,3 +710,8 @@ def main(args: argparse.Namespace) -> BuildReport:
     if len(report.skipped) > 20:
         print(f"  ... and {len(report.skipped) - 20} more")
     return report
+
+
+def _kept_hint(out: Path) -> str:
+    return (f"{checkpointed(out)} images embedded so far are kept in {journal_path(out)}: run the same command again "
+            f"to embed only the rest")

@@ -56,6 +56,21 @@ def journal_path(index_dir: Path) -> Path:
     return Path(index_dir) / FOLDER / FILE
 
 
+def checkpointed(index_dir: Path) -> int:
+    """How many images the checkpoint of ``index_dir`` holds (0 when there is none, or it cannot be read)."""
+    path = journal_path(index_dir)
+    if not path.is_file():
+        return 0
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return int(connection.execute("SELECT COUNT(*) FROM done").fetchone()[0])
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError:
+        return 0
+
+
 class EmbeddingJournal:
     """The checkpoint of one index folder's builds (``journal_path``); created on first use."""
 

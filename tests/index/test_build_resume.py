@@ -252,3 +252,23 @@ def test_whole_photos_are_decoded_by_a_pool_of_processes_with_the_same_result(wo
     faces = [r.face for r in index.metadata.records()]
     index.close()
     assert all(f is not None and (f.width, f.height) == (250, 250) for f in faces)
+
+
+def test_the_command_says_what_a_stopped_build_kept(world, embedder, monkeypatch, point_settings_at, capsys) -> None:
+    import argparse
+    from types import SimpleNamespace
+
+    gallery, run, lfw_dir, tmp = world
+    point_settings_at(lfw_dir.parent, tmp / "cache")
+    monkeypatch.setattr(build, "BATCH", 16)
+    monkeypatch.setattr(build, "Embedder", SimpleNamespace(from_run=lambda path: CountingEmbedder(embedder, stop_at=2)))
+    args = argparse.Namespace(gallery=[str(gallery)], kind="auto", run=str(run.path), out=str(tmp / "index"),
+                              factory="Flat", full=False, workers=1)
+    with pytest.raises(SystemExit) as stopped:
+        build.main(args)
+    assert stopped.value.code == 130
+    assert "32 images embedded so far are kept in" in capsys.readouterr().err
+
+    monkeypatch.setattr(build, "Embedder", SimpleNamespace(from_run=lambda path: embedder))
+    assert build.main(args).resumed == 32
+    assert "32 from an unfinished build's checkpoint" in capsys.readouterr().out

@@ -145,6 +145,7 @@ def test_a_missing_run_or_split_fails_fast(world, monkeypatch, tmp_path: Path) -
 def test_missing_detector_weights_fail_fast(world, monkeypatch, tmp_path: Path) -> None:
     """Whole photos need the photo detector's weights: MTCNN's (in its package) or a pretrained model's."""
     _no_decoding(monkeypatch)
+    monkeypatch.setattr(preflight, "photo_detector_name", lambda: "mtcnn")
     monkeypatch.setattr(preflight, "MTCNN_FILES", ("pnet.pt", "not-shipped.pt"))
     _fails_fast(FileNotFoundError, "MTCNN's weights not-shipped.pt are missing .*reinstall facenet-pytorch",
                 **_args(world, locate=None))
