@@ -46,9 +46,10 @@ from model.inference import Embedder
 from model.run import RunDir
 from model.data.batch_decode import decode_chunks, decoding_pool
 from model.data.cache import ImageCache
-from model.faces.crop import AlignedCrop, FrameCrop, crop_for
+from model.data.tasks import run_crop
+from model.faces.crop import AlignedCrop, FrameCrop
 from model.faces.detector import Face
-from model.transforms import Preprocess
+from model.transforms import Preprocess, Resized
 
 log = logging.getLogger("doppelganger")
 
@@ -56,7 +57,7 @@ BATCH = 256
 PHOTO_CHUNK = 16
 """Whole photos per task of the decoding pool, and per embedding batch: detection takes a good fraction of a
 second a photo, so small tasks keep every process busy and the checkpoint close behind."""
-Crop = Preprocess | FrameCrop | AlignedCrop
+Crop = Preprocess | FrameCrop | AlignedCrop | Resized
 """What turns a face frame into the model's input (``model.faces.crop``)."""
 Locate = Callable[[bytes], tuple[Image.Image, Face]]
 """Decodes a photo and finds the face to index in it."""
@@ -242,7 +243,7 @@ def lfw_calibration(
             f"{pairs_file} is missing: the similarity calibration needs LFW's pairs; get LFW with "
             f"`doppelganger data download lfw`"
         )
-    crop = crop_for("lfw", embedder.image_size, run.config().backbone)
+    crop = run_crop(run.config())
     root = image_dir(lfw_dir)
     key = f"calibration:{crop.tag}"
 
@@ -423,7 +424,7 @@ def prepare_build(
     config = run.config()
     excluded = set(exclude_people)
     listed = list_sources(galleries, excluded)
-    crop = crop_for("lfw", embedder.image_size if embedder is not None else config.image_size, config.backbone)
+    crop = run_crop(config)
     trained = _trained_people_or_error(run)
     model_hash = file_sha256(checkpoint)
     store = IndexDir(index_dir)
@@ -437,7 +438,7 @@ def prepare_build(
     kinds = {kind for _, kind, images in listed if images}
     if "photos" in kinds and locate is None:
         check_photo_detector()
-    if isinstance(crop, AlignedCrop) and ("aligned" in kinds or not reuse_calibration):
+    if isinstance(getattr(crop, "crop", crop), AlignedCrop) and ("aligned" in kinds or not reuse_calibration):
         check_mtcnn()  # face frames are aligned on MTCNN's landmarks
     check_output(store.path, journal_path(store.path).parent)
     count = sum(len(images) for _, _, images in listed)
