@@ -24,6 +24,7 @@ import numpy as np
 
 from index.calibration import Calibration
 from index.storage import GalleryIndex
+from model.data.tasks import run_crop
 from model.faces.crop import AlignedCrop, FrameCrop, crop_for
 from model.faces.detectors import build_detector
 from model.faces.detectors.base import Detector
@@ -88,7 +89,7 @@ class Matcher:
             if not checkpoint.exists():
                 raise FileNotFoundError(f"{checkpoint} does not exist: the index needs the model that built it")
             index.require_model(file_sha256(checkpoint))
-            crop = crop_for("lfw", run.config().image_size, run.config().backbone)
+            crop = run_crop(run.config())
             return cls(index, Embedder.from_run(run.path, threads=threads), detector, crop, **limits)
         except BaseException:
             index.close()
