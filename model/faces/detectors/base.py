@@ -167,13 +167,19 @@ class Detector(ABC):
     def detect(self, image: Image.Image) -> list[Face]:
         """The faces of an RGB ``image`` at least ``min_probability``, in its pixels (boxes clipped to it), sorted by
         area, largest first."""
-        image = image.convert("RGB")
+        if image.mode != "RGB":
+            image = image.convert("RGB")
         small, sx, sy = self._shrink(image)
         faces = self._detect(small)
         if (sx, sy) != (1.0, 1.0):
             faces = [face.scaled(sx, sy) for face in faces]
-        faces = [face.clipped(image.width, image.height) for face in faces if face.probability >= self.min_probability]
-        return largest_first(faces)
+        faces = self._refine(image, [face for face in faces if face.probability >= self.min_probability])
+        return largest_first([face.clipped(image.width, image.height) for face in faces])
+
+    def _refine(self, image: Image.Image, faces: list[Face]) -> list[Face]:
+        """The faces kept, changed as the detector sees fit with the full-resolution ``image`` (by default: as
+        they are)."""
+        return faces
 
     def options(self) -> dict[str, Any]:
         """The constructor's arguments of this detector (``build_detector(name, **options)`` makes it again)."""
