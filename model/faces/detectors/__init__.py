@@ -4,8 +4,11 @@ one by name.
 | name | detector | file |
 |---|---|---|
 | ``yunet`` | YuNet (Wu et al., Machine Intelligence Research 2023) in OpenCV's ``FaceDetectorYN`` | ``yunet.py`` |
-| ``openvino`` | Open Model Zoo's SSD (Liu et al., ECCV 2016) + landmark regressor, in OpenVINO | ``openvino_ssd.py`` |
+| ``openvino`` | Open Model Zoo's SSD (Liu et al., ECCV 2016), in OpenVINO | ``openvino_ssd.py`` |
 | ``mtcnn`` | MTCNN (Zhang et al., IEEE SPL 2016), facenet-pytorch's port | ``mtcnn.py`` |
+
+YuNet and the SSD take their landmarks from Open Model Zoo's landmark regressor (``landmark_regressor.py``) on
+each face's box; ``base.py`` holds what they share (``Face``, ``Detector``, ``NoFaceError``, the face choice).
 
 The ``detector`` setting (``DOPPELGANGER_DETECTOR``) names the one the app and the index use for photos;
 ``bench/detection.py`` measures them on labelled photos (docs/faces.md, "Detectors"). This package's own module

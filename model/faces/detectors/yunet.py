@@ -7,10 +7,11 @@ Wu, Peng, Yu, "YuNet: A Tiny Millisecond-level Face Detector", Machine Intellige
 YuNet names its landmarks from the subject's side: right eye, left eye, nose tip, right and left mouth corners.
 The subject's right eye is the one on the image's left, so its order already is ours (the eye on the image's left
 first, ...): each row is taken as it comes. Its points are coarse, though: on LFW they lie a median 9.5% of the eye
-distance from MTCNN's (the landmarks the gallery is aligned with), and on faces turned by 30 degrees 22%, as they
+distance from MTCNN's (the landmarks the gallery is aligned with), and on faces turned by 30 degrees 25%, as they
 barely turn with the face. By default (``landmarks="regressor"``) they are replaced by those of Open Model Zoo's
 landmark regressor on YuNet's box (``landmark_regressor``; the box as it is, YuNet's boxes being about as large as
-the SSD's enlarged ones): 4.3% and 6% from MTCNN's (``bench/detection.py``, docs/faces.md "Detectors").
+the SSD's enlarged ones): 4.3% and 6.1% from MTCNN's, for about 1 ms a face (``bench/detection.py``, docs/faces.md
+"Detectors").
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ WEIGHTS = "face_detection_yunet_2023mar_int8bq"
 """The pretrained model's name in ``model.pretrained.MODELS``."""
 MAX_SIDE = 320
 """Photos are shrunk to this longest side for YuNet: faces from about 10 pixels there, 3% of the photo's longest
-side (as MTCNN's 20 pixels in 640), and under 10 ms for a 1 MP photo on one thread; at 640, three times slower,
-it finds more faces turned by 30 degrees (45 of 50 against 33 in ``bench/detection.py``), no more upright ones."""
+side (as MTCNN's 20 pixels in 640), and about 10 ms for a 1 MP photo on one thread (12 to 15 with the regressor's
+landmarks, on a busy machine); at 640, three times slower, it finds more faces turned by 30 degrees (45 of 50
+against 33 in ``bench/detection.py``), no more upright ones."""
 MIN_SCORE = 0.6
 """YuNet's score threshold. The quantised model scores faces lower than OpenCV Zoo's float one (whose demo keeps
-0.9): at 0.9 it misses 16% of LFW's faces; from 0.5 to 0.8 it finds every upright labelled face of
+0.9): at 0.9 it misses a fifth of LFW's faces; from 0.5 to 0.8 it finds every upright labelled face of
 ``bench/detection.py`` at 320 pixels without a false positive, and lower thresholds find more turned faces."""
 LANDMARKS = ("regressor", "yunet")
 """Where the landmarks come from: Open Model Zoo's regressor on YuNet's box, or YuNet itself."""
