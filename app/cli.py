@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on (default: $DOPPELGANGER_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default: $DOPPELGANGER_PORT, 8000)")
     serve.add_argument("--detector", choices=DETECTORS, default=None,
-                       help="the face detector of uploads (default: $DOPPELGANGER_DETECTOR, else mtcnn)")
+                       help="the face detector of uploads (default: $DOPPELGANGER_DETECTOR, else yunet)")
     serve.set_defaults(func=module_handler("app.serve"))
     return parser
 

@@ -184,16 +184,19 @@ def _picklable(value: object) -> bool:
     return True
 
 
-def photo_locator() -> Locate:
-    """Decode a photo and find its largest face (``NoFaceError`` when there is none)."""
-    from model.faces.photo_decode import load_image
-    from model.faces.detector import FaceDetector, select_face
+def photo_locator(detector=None) -> Locate:
+    """Decode a photo and find its largest face (``NoFaceError`` when there is none) with ``detector``: by default
+    the one the ``detector`` setting names (``DOPPELGANGER_DETECTOR``, ``--detector``), through the same
+    photo-to-input path as a match (``model.faces.photo_input``)."""
+    from model.faces.detectors import build_detector
+    from model.faces.photo_input import photo_input
+    from model.settings import get_settings
 
-    detector = FaceDetector()
+    detector = detector or build_detector(get_settings().detector)
 
     def locate(data: bytes) -> tuple[Image.Image, Face]:
-        image = load_image(data)
-        return image, select_face(detector.detect(image))
+        found = photo_input(data, detector)
+        return found.image, found.face
 
     return locate
 

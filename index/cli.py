@@ -7,13 +7,13 @@ import os
 from collections.abc import Callable
 
 from model.commands import module_handler
-from model.faces.detectors.names import DETECTORS
+from model.faces.detectors.names import DEFAULT_DETECTOR, DETECTORS
 
 
 def _add_detector_flag(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--detector", choices=DETECTORS, default=None,
-        help=f"the face detector of {what} (default: $DOPPELGANGER_DETECTOR, else mtcnn)",
+        help=f"the face detector of {what} (default: $DOPPELGANGER_DETECTOR, else {DEFAULT_DETECTOR})",
     )
 
 

@@ -103,6 +103,6 @@ def test_the_detector_setting_chooses_the_detector_of_uploads(app_index: Path, m
             AppSettings(index_dir=app_index)
         monkeypatch.delenv("DOPPELGANGER_DETECTOR")
         get_settings.cache_clear()
-        assert type(MatchService(app_index).detector) is MtcnnDetector  # the default, for now
+        assert type(MatchService(app_index).detector) is YuNetDetector  # the default
     finally:
         get_settings.cache_clear()

@@ -151,8 +151,8 @@ def test_another_crop_reuses_neither_the_checkpoint_nor_the_live_version(world, 
     with pytest.raises(KeyboardInterrupt):
         build_index(run.path, gallery, out, lfw_dir, embedder=CountingEmbedder(embedder, stop_at=2), progress=False)
 
-    real_crop_for = build.crop_for
-    monkeypatch.setattr(build, "crop_for", lambda *a, **k: Retagged(real_crop_for(*a, **k)))
+    real_run_crop = build.run_crop
+    monkeypatch.setattr(build, "run_crop", lambda *a, **k: Retagged(real_run_crop(*a, **k)))
     report = build_index(run.path, gallery, out, lfw_dir, embedder=CountingEmbedder(embedder), progress=False)
     assert (report.embedded, report.resumed) == (72, 0)  # the checkpoint was of the other crop
     changed_tag = GalleryIndex.load(out).manifest.crop
@@ -160,12 +160,12 @@ def test_another_crop_reuses_neither_the_checkpoint_nor_the_live_version(world, 
 
     # Back to the first crop: the live version's vectors are of the other one, so every image is embedded again,
     # and the calibration is fitted again (it was fitted on the other crop's embeddings).
-    monkeypatch.setattr(build, "crop_for", real_crop_for)
+    monkeypatch.setattr(build, "run_crop", real_run_crop)
     counting = CountingEmbedder(embedder)
     report = build_index(run.path, gallery, out, lfw_dir, embedder=counting, progress=False)
     assert (report.embedded, report.kept, report.up_to_date) == (72, 0, False) and counting.images > 72
     manifest = GalleryIndex.load(out).manifest
-    assert manifest.crop == real_crop_for("lfw", embedder.image_size, "small_cnn").tag != changed_tag
+    assert manifest.crop == real_run_crop(run.config()).tag != changed_tag
     # Unchanged since: nothing to embed.
     assert build_index(run.path, gallery, out, lfw_dir, embedder=embedder, progress=False).up_to_date
 
@@ -233,7 +233,7 @@ def test_whole_photos_are_decoded_by_a_pool_of_processes_with_the_same_result(wo
     monkeypatch.setattr(build, "decoding_pool", lambda workers: (pools.append(workers), real_pool(workers))[1])
 
     chunks = list(build.photo_batches(photos, ["Person_1/0.png", "Person_1/1.png", "Person_1/2.png", "Person_1/3.png"],
-                                      build.crop_for("lfw", embedder.image_size, "small_cnn"), grey_face, workers=2))
+                                      build.run_crop(run.config()), grey_face, workers=2))
     assert pools == [2]
     assert [c[0] for c in chunks] == [["Person_1/0.png", "Person_1/1.png"], ["Person_1/2.png", "Person_1/3.png"]]
     assert all(set(c[3]) == set(c[0]) for c in chunks)  # every face's box came back

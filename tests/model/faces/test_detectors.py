@@ -29,7 +29,7 @@ def _eye_angle(face: Face) -> float:
 
 
 def test_the_registry_builds_each_detector_by_name_and_refuses_others() -> None:
-    assert DETECTORS == ("yunet", "openvino", "mtcnn") and DEFAULT_DETECTOR == "mtcnn"
+    assert DETECTORS == ("yunet", "openvino", "mtcnn") and DEFAULT_DETECTOR == "yunet"
     for name in DETECTORS:
         detector = build_detector(name, min_probability=0.8)
         assert detector.name == name and type(detector) is detector_class(name)
