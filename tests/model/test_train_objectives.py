@@ -38,7 +38,9 @@ def _gap(net: EmbeddingNet, images: np.ndarray, labels: np.ndarray) -> float:
 
 def test_samplers_follow_the_loss() -> None:
     labels = np.repeat(np.arange(8), 6)
-    assert isinstance(build_sampler(TrainConfig(loss="contrastive"), labels), BalancedPairSampler)
+    assert isinstance(build_sampler(TrainConfig(loss="contrastive", pairs="batch"), labels), BalancedPairSampler)
+    assert isinstance(build_sampler(TrainConfig(loss="contrastive", pairs="drawn"), labels), BalancedPairSampler)
+    assert isinstance(build_sampler(TrainConfig(loss="contrastive", batch_size=8), labels), PKSampler)  # the default, pairs "pk"
     pk = build_sampler(TrainConfig(loss="triplet", batch_size=16, images_per_class=4, pairs_per_epoch=64), labels)
     assert isinstance(pk, PKSampler)
     batches = pk.batches(0)
@@ -125,7 +127,7 @@ def test_images_per_class_is_read_from_runs_saved_as_k() -> None:
 
 @pytest.mark.parametrize(("loss", "setting"), [
     ("contrastive", {"miner": "batch-hard"}), ("contrastive", {"soft_margin": True}), ("contrastive", {"scale": 16.0}),
-    ("contrastive", {"images_per_class": 8}), ("cosface", {"pairs": "drawn"}), ("triplet", {"reducer": "nonzero"}),
+    ("cosface", {"hinge": "plain"}), ("cosface", {"pairs": "drawn"}), ("triplet", {"reducer": "nonzero"}),
     ("triplet", {"pos_margin": 0.1}), ("cosface", {"miner": "semi-hard"}),
 ])
 def test_a_setting_the_loss_ignores_is_refused(loss: str, setting: dict) -> None:
@@ -136,8 +138,11 @@ def test_a_setting_the_loss_ignores_is_refused(loss: str, setting: dict) -> None
 
 def test_a_run_records_only_the_settings_its_loss_uses() -> None:
     contrastive = TrainConfig(loss="contrastive").to_dict()
-    assert not {"miner", "soft_margin", "miner_warmup", "scale", "images_per_class"} & set(contrastive)
-    assert {"pairs", "pos_margin", "hinge", "reducer", "margin"} <= set(contrastive)
+    assert not {"miner", "soft_margin", "miner_warmup", "scale"} & set(contrastive)
+    assert {"pairs", "pos_margin", "hinge", "reducer", "margin", "images_per_class"} <= set(contrastive)
+    assert "images_per_class" not in TrainConfig(loss="contrastive", pairs="batch").to_dict()
+    with pytest.raises(ValueError, match="--images-per-class applies to .* only; --loss contrastive does not use it"):
+        TrainConfig(loss="contrastive", pairs="drawn", images_per_class=8)
     triplet = TrainConfig(loss="triplet").to_dict()
     assert triplet["miner"] == "semi-hard" and not {"pairs", "pos_margin", "hinge", "reducer", "scale"} & set(triplet)
     assert TrainConfig(loss="contrastive", pairs="pk").images_per_class == 4
