@@ -21,6 +21,7 @@ import copy
 import hashlib
 import io
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -133,10 +134,15 @@ class _OpenVinoRunner:
 
         core = ov.Core()
         self.compiled = core.compile_model(core.read_model(model), "CPU", {"INFERENCE_NUM_THREADS": threads})
-        self.request = self.compiled.create_infer_request()
+        self._local = threading.local()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.request.infer([batch])[self.compiled.output(0)].copy()
+        # An infer request holds its input and output tensors, so concurrent callers (the server's match threads)
+        # each need their own: one shared request let a three-face match read another request's one-face output.
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        return request.infer([batch])[self.compiled.output(0)].copy()
 
 
 def _onnx_key_of(path: Path) -> str | None:

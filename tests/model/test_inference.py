@@ -123,3 +123,32 @@ def test_missing_onnx_falls_back_to_torch(monkeypatch, tmp_path, fake_lfw, fake_
         warnings.simplefilter("error")
         assert Embedder.from_run(run).backend == "torch"
     assert not run.checkpoint("best").with_suffix(".onnx").exists()
+
+
+@pytest.mark.skipif(not openvino_available(), reason="openvino is not installed")
+def test_openvino_backend_serves_concurrent_callers_with_their_own_batches() -> None:
+    """The server's match threads share one embedder: a three-face match and a one-face match at the same time
+    must each get their own rows (one shared infer request once returned another call's output)."""
+    import threading
+
+    net, images = _net("small_cnn"), _images(n=12)
+    embedder = Embedder(net, 32, backend="openvino", threads=1)
+    expected = embed_images(net, images)
+    problems: list[str] = []
+
+    def worker(number: int) -> None:
+        for round_ in range(30):
+            size = 1 + (number + round_) % 3
+            start = (number * 3 + round_) % (len(images) - size)
+            try:
+                got = embedder.embed(images[start : start + size])
+                np.testing.assert_allclose(got, expected[start : start + size], atol=1e-3)
+            except Exception as error:  # noqa: BLE001 - every failure is reported below
+                problems.append(f"{type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert problems == []
