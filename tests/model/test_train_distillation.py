@@ -108,7 +108,7 @@ def distilled(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 def test_a_distilled_run_records_its_teacher_and_terms(distilled: tuple[Path, RunDir]) -> None:
     student, teacher = distilled
     config = json.loads((student / "config.json").read_text())
-    assert config["teacher"] == str(teacher.path) and config["metric_weight"] == 0.5 and config["pairs"] == "batch"
+    assert config["teacher"] == str(teacher.path) and config["metric_weight"] == 0.5 and config["pairs"] == "pk"  # the contrastive default
     assert "face_template" not in config  # its teacher sees LFW's frames
     assert json.loads((student / "teacher.json").read_text())["sha256"] == file_sha256(teacher.checkpoint("best"))
     [record] = [json.loads(line) for line in (student / "metrics.jsonl").read_text().splitlines()]
