@@ -61,6 +61,15 @@ def start_server(index: str, match_threads: int) -> tuple[subprocess.Popen, str]
     sys.exit("the server was not ready after 180 s")
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """Ask the server to stop (SIGTERM), and kill it if it has not within 20 seconds."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 def run_clients(url: str, photos: list[bytes], clients: int, duration: float) -> tuple[list[float], list[str], float]:
     latencies: list[float] = []
     errors: list[str] = []
@@ -128,11 +137,7 @@ def main() -> None:
         healthy = httpx.get(f"{url}/health", timeout=10).json()["status"]
         print(f"server health after the load: {healthy}")
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
 
 if __name__ == "__main__":

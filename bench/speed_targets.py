@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -37,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dlib_peer import DlibPipeline  # noqa: E402
-from load_test import PHOTOS, run_clients, start_server  # noqa: E402
+from load_test import PHOTOS, run_clients, start_server, stop_server  # noqa: E402
 from photos import PHOTOS_DIR, scaled_jpeg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,11 +97,7 @@ def measure_match(args: argparse.Namespace, photos: list[bytes]) -> dict[str, tu
         if errors or errors4:
             print(f"errors: {sorted(set(errors + errors4))[:3]}")
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
     gallery = peer_gallery()
     peer = _pipeline()
     for photo in photos:  # warm-up
