@@ -96,10 +96,10 @@ def method_label(config: TrainConfig, extra: tuple[str, ...] = ()) -> str:
     label = f"triplet {config.miner}" if config.loss == "triplet" else config.loss
 
     def setting(key: str) -> str | None:
-        value = getattr(config, key)
+        value = setting_value(config, key)
         if isinstance(value, bool):  # a switch is named when on, and left out when off
             return key.replace("_", " ") if value else None
-        return f"{key.replace('_', ' ')} {config.loss_margin if key == 'margin' else value}"
+        return f"{key.replace('_', ' ')} {value}"
 
     more = ", ".join(filter(None, (setting(key) for key in extra)))
     return label + (f" ({more})" if more else "")
@@ -126,12 +126,24 @@ def group_by_task(results: list[Result]) -> dict[tuple, list[Result]]:
     return {key: sorted(group, key=_order) for key, group in tasks.items()}
 
 
+def setting_value(config: TrainConfig, key: str) -> Any:
+    """The value a run trained with: its loss's own margin when it named none, else the saved setting."""
+    return config.loss_margin if key == "margin" else getattr(config, key)
+
+
 def varying_keys(results: list[Result]) -> tuple[str, ...]:
     """Settings other than loss, miner and dim whose value differs between the runs that use them (a setting of
-    one loss, ``None`` in the others' runs, varies only if its own runs differ)."""
+    one loss, ``None`` in the others' runs, varies only if its own runs differ; so does the margin, whose default
+    is each loss's own)."""
     skip = set(SHOWN_KEYS) | set(TASK_KEYS) | set(IGNORED_KEYS)
-    return tuple(key for key in FIELD_TYPES
-                 if key not in skip and len({getattr(r.config, key) for r in results} - {None}) > 1)
+
+    def varies(key: str) -> bool:
+        if key == "margin":
+            return any(len({r.config.loss_margin for r in results if r.config.loss == loss}) > 1
+                       for loss in {r.config.loss for r in results})
+        return len({getattr(r.config, key) for r in results} - {None}) > 1
+
+    return tuple(key for key in FIELD_TYPES if key not in skip and varies(key))
 
 
 def common_settings(results: list[Result]) -> str:
@@ -169,7 +181,7 @@ def results_tables(group: list[Result]) -> list[str]:
 
     for r in group:
         c = r.config
-        row = [c.loss, c.miner if c.loss == "triplet" else "", str(c.dim), *("" if getattr(c, k) is None else str(getattr(c, k)) for k in extra)]
+        row = [c.loss, c.miner if c.loss == "triplet" else "", str(c.dim), *("" if setting_value(c, k) is None else str(setting_value(c, k)) for k in extra)]
         row += [cell(r.result, key, len(group) > 1) for key, _ in columns]
         minutes = r.result.get("train_minutes")
         row += ["" if minutes is None else f"{minutes:.1f}",
@@ -354,7 +366,7 @@ def mining_against_random(group: list[Result], extra: tuple[str, ...]) -> list[s
         if r.config.miner == "random":
             continue
         reference = [b for b in triplets if b.config.miner == "random" and b.config.dim == r.config.dim
-                     and all(getattr(b.config, k) == getattr(r.config, k) for k in extra if k != "miner")]
+                     and all(setting_value(b.config, k) == setting_value(r.config, k) for k in extra if k != "miner")]
         if reference and r.get(headline) is not None and reference[0].get(headline) is not None:
             ref = reference[0].get(headline)
             mining.append(f"- dim {r.config.dim}, {r.config.miner}: {pct(r.get(headline))}%, "

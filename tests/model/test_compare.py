@@ -473,3 +473,20 @@ def test_a_summary_that_is_not_one_is_refused(tmp_path: Path, change, words: str
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not JSON"):
         read_summary(path)
+
+
+def test_a_margin_that_differs_within_a_loss_gets_a_column_and_each_loss_default_does_not() -> None:
+    from model.compare_report import Result, results_tables, varying_keys
+    from model.grid import Run
+
+    def result(**settings: Any) -> Result:
+        return Result(Run(TrainConfig(**settings), Path("runs") / "x"), {"knn1_acc": 0.5, "epochs": 12, "best_epoch": 12})
+
+    defaults = [result(loss="contrastive"), result(loss="triplet", miner="semi-hard"), result(loss="cosface")]
+    assert "margin" not in varying_keys(defaults)  # 1.0, 0.2 and 0.35: each loss's own default, no column
+
+    group = [result(loss="contrastive"), result(loss="contrastive", margin=0.5)]
+    assert "margin" in varying_keys(group)
+    rows = results_tables(group)
+    assert "margin" in rows[0]
+    assert "| 1.0 |" in rows[2] and "| 0.5 |" in rows[3]  # the default run shows the margin it trained with
